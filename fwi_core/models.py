@@ -1,0 +1,247 @@
+"""Velocity models: a synthetic geology generator, loaders for .npy / .zarr
+models, and smooth initial-model builders.
+
+Every function returns an ``xr.DataArray`` named ``vp`` with dims ``("z", "x")``
+and coordinates in metres (z positive down), float32 unless asked otherwise.
+"""
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+import numpy as np
+import xarray as xr
+from scipy.ndimage import gaussian_filter
+
+WATER_VELOCITY = 1500.0
+
+
+def as_model(values, spacing, origin=(0.0, 0.0), dtype=np.float32, attrs=None) -> xr.DataArray:
+    """Wrap a 2-D array (z first) as a ``vp`` DataArray with metre coordinates."""
+    values = np.asarray(values)
+    if values.ndim != 2:
+        raise ValueError(f"values: expected a 2-D (z, x) array, got shape {values.shape}")
+    dz, dx = _spacing(spacing)
+    nz, nx = values.shape
+    da = xr.DataArray(
+        values.astype(dtype, copy=False),
+        dims=("z", "x"),
+        coords={"z": origin[0] + dz * np.arange(nz), "x": origin[1] + dx * np.arange(nx)},
+        name="vp",
+        attrs={"units": "m/s", "spacing": [dz, dx], **(attrs or {})},
+    )
+    da.z.attrs["units"] = "m"
+    da.x.attrs["units"] = "m"
+    return da
+
+
+def _spacing(spacing) -> tuple[float, float]:
+    if np.ndim(spacing) == 0:
+        return float(spacing), float(spacing)
+    if len(spacing) != 2:
+        raise ValueError(f"spacing: expected a number or [dz, dx], got {spacing!r}")
+    return float(spacing[0]), float(spacing[1])
+
+
+def spacing_of(vp: xr.DataArray) -> tuple[float, float]:
+    return float(vp.z[1] - vp.z[0]), float(vp.x[1] - vp.x[0])
+
+
+# ----------------------------------------------------------------------------- generators
+def constant(shape, spacing, velocity: float = 2000.0) -> xr.DataArray:
+    return as_model(np.full(shape, velocity, np.float32), spacing, attrs={"generator": "constant"})
+
+
+def layered(shape, spacing, water_depth: float = 100.0, seed: int = 0,
+            v_top: float = 1800.0, v_bottom: float = 4000.0, n_layers: int = 6) -> xr.DataArray:
+    """Flat layers under a water layer, velocity increasing with depth."""
+    rng = np.random.default_rng(seed)
+    nz, nx = shape
+    dz, dx = _spacing(spacing)
+    z = dz * np.arange(nz)[:, None] * np.ones((1, nx))
+    depth = dz * (nz - 1)
+    tops = np.sort(rng.uniform(water_depth, depth, n_layers - 1))
+    vels = np.sort(rng.uniform(v_top, v_bottom, n_layers))
+    vp = np.full(shape, vels[0], np.float32)
+    for t, v in zip(tops, vels[1:]):
+        vp[z >= t] = v
+    vp[z < water_depth] = WATER_VELOCITY
+    return as_model(vp, spacing, attrs={"generator": "layered", "seed": seed})
+
+
+def geology(shape, spacing, water_depth: float | None = None, seed: int = 0,
+            v_top: float = 1700.0, v_bottom: float = 3800.0) -> xr.DataArray:
+    """A small synthetic geology that looks like a real section.
+
+    Water layer, then gently folded sedimentary layers with velocity increasing
+    with depth and random contrasts, cut by a dipping normal fault that offsets
+    them; a high-velocity (salt/carbonate-like) body and a low-velocity (gas)
+    lens sitting under an anticline crest. Deterministic for a given ``seed``.
+    """
+    rng = np.random.default_rng(seed)
+    nz, nx = map(int, shape)
+    dz, dx = _spacing(spacing)
+    depth, width = dz * (nz - 1), dx * (nx - 1)
+    if water_depth is None:
+        water_depth = max(2 * dz, round(0.08 * depth / dz) * dz)
+    z = dz * np.arange(nz)[:, None] + np.zeros((1, nx))
+    x = dx * np.arange(nx)[None, :] + np.zeros((nz, 1))
+
+    # folding: a broad anticline plus a gentle regional dip
+    crest = width * rng.uniform(0.3, 0.45)
+    fold = -0.12 * depth * np.exp(-(((x - crest) / (0.25 * width)) ** 2)) + 0.05 * depth * (x / width)
+    # normal fault dipping ~60 deg, hanging wall (right of the plane) dropped by `throw`
+    x_fault_top = width * rng.uniform(0.6, 0.7)
+    dip = np.deg2rad(rng.uniform(55, 65))
+    fault_x = x_fault_top + (z - water_depth) / np.tan(dip)
+    hanging = x > fault_x
+    throw = 0.08 * depth
+    zeff = z - fold + np.where(hanging, -throw, 0.0)  # depth in the unfolded, unfaulted frame
+
+    n_layers = 9
+    sed_top = water_depth
+    tops = np.linspace(sed_top, depth * 1.15, n_layers + 1)[:-1]
+    tops[1:] += rng.uniform(-0.25, 0.25, n_layers - 1) * (tops[1] - tops[0])
+    trend = np.linspace(v_top, v_bottom, n_layers)
+    vels = trend + rng.uniform(-0.06, 0.06, n_layers) * trend
+    vp = np.full((nz, nx), vels[0], np.float64)
+    for t, v in zip(tops[1:], vels[1:]):
+        vp[zeff >= t] = v
+    # a gentle compaction gradient inside layers
+    vp += 0.15 * (zeff - sed_top).clip(0, None)
+
+    # high-velocity body: an asymmetric dome (salt-like) at mid depth, left part
+    bx, bz = width * rng.uniform(0.2, 0.28), depth * 0.7
+    rx, rz = 0.08 * width, 0.16 * depth
+    r = ((x - bx) / rx) ** 2 + ((z - bz) / rz) ** 2 + 0.35 * ((x - bx) / rx) * ((z - bz) / rz)
+    vp[r <= 1.0] = 4300.0
+    # low-velocity gas lens: lenticular, under the anticline crest
+    lx, lz = crest, water_depth + 0.33 * (depth - water_depth) + fold.min() * 0.5
+    lrx, lrz = 0.12 * width, 0.05 * depth
+    lens = ((x - lx) / lrx) ** 2 + ((z - lz) / lrz) ** 2 <= 1.0
+    vp[lens & (z > water_depth + dz)] *= 0.8
+
+    vp[z < water_depth] = WATER_VELOCITY
+    return as_model(vp.astype(np.float32), spacing,
+                    attrs={"generator": "geology", "seed": seed, "water_depth": float(water_depth)})
+
+
+GENERATORS = {"geology": geology, "layered": layered, "constant": constant}
+
+
+def generate(name: str, shape, spacing, **kw) -> xr.DataArray:
+    try:
+        fn = GENERATORS[name]
+    except KeyError:
+        raise ValueError(f"generator: unknown generator {name!r}; allowed values: {', '.join(GENERATORS)}") from None
+    return fn(tuple(shape), spacing, **kw)
+
+
+# ----------------------------------------------------------------------------- loaders
+def load(path: str | os.PathLike, spacing=None, variable: str | None = None) -> xr.DataArray:
+    """Read a model from ``.npy`` (with ``spacing`` in metres) or from a zarr store."""
+    path = str(path)
+    if path.endswith(".npy"):
+        if spacing is None:
+            raise ValueError(f"spacing: required to read the .npy model {path}")
+        arr = np.load(path)
+        if arr.ndim != 2:
+            raise ValueError(f"file: {path} holds shape {arr.shape}; expected a 2-D (z, x) array")
+        return as_model(arr, spacing, attrs={"source": os.path.basename(path)})
+    if path.rstrip("/").endswith(".zarr"):
+        from .artifacts import open_dataset
+
+        ds = open_dataset(path)
+        name = variable or ("vp" if "vp" in ds else list(ds.data_vars)[0])
+        if name not in ds:
+            raise ValueError(f"variable: {name!r} not in {path}; allowed values: {', '.join(ds.data_vars)}")
+        da = ds[name].load()
+        if tuple(da.dims) != ("z", "x"):
+            raise ValueError(f"file: {path}:{name} has dims {da.dims}; expected ('z', 'x')")
+        return da.astype(np.float32).rename("vp")
+    raise ValueError(f"file: {path!r} is not allowed; allowed: a .npy or .zarr path")
+
+
+# ----------------------------------------------------------------------------- initial models
+def water_rows(vp: xr.DataArray, water_velocity: float = WATER_VELOCITY, tol: float = 1.0) -> int:
+    """Number of top rows that are water (velocity within ``tol`` of ``water_velocity``) everywhere."""
+    is_water = np.all(np.abs(vp.values - water_velocity) <= tol, axis=1)
+    n = 0
+    while n < is_water.size and is_water[n]:
+        n += 1
+    return n
+
+
+def smooth(vp: xr.DataArray, length: float, keep_water: bool = True,
+           water_velocity: float = WATER_VELOCITY) -> xr.DataArray:
+    """Gaussian smoothing with standard deviation ``length`` metres (slowness-averaged).
+
+    With ``keep_water`` the water rows are kept and smoothing only acts below.
+    """
+    if length <= 0:
+        return vp.copy()
+    dz, dx = spacing_of(vp)
+    nw = water_rows(vp, water_velocity) if keep_water else 0
+    s = 1.0 / vp.values.astype(np.float64)
+    below = s[nw:]
+    # pad the top of the sediment by reflection so the water does not bleed in
+    sm = gaussian_filter(below, sigma=(length / dz, length / dx), mode="nearest")
+    out = s.copy()
+    out[nw:] = sm
+    res = vp.copy(data=(1.0 / out).astype(vp.dtype))
+    res.attrs = {**vp.attrs, "smoothed": float(length)}
+    return res
+
+
+def trend(like: xr.DataArray, v0: float, gradient: float, water_velocity: float = WATER_VELOCITY,
+          water_depth: float | None = None, vmax: float | None = None) -> xr.DataArray:
+    """A 1-D v(z) model on ``like``'s grid: water, then v0 + gradient * (z - water_depth)."""
+    dz, _ = spacing_of(like)
+    if water_depth is None:
+        water_depth = water_rows(like, water_velocity) * dz
+    z = like.z.values - float(like.z[0])
+    v = np.where(z < water_depth, water_velocity, v0 + gradient * (z - water_depth))
+    if vmax is not None:
+        v = np.minimum(v, vmax)
+    return like.copy(data=np.repeat(v[:, None], like.sizes["x"], axis=1).astype(like.dtype))
+
+
+def from_source(spec: dict, base_dir=None, true_model: xr.DataArray | None = None) -> xr.DataArray:
+    """Build a model from a config model source (see the config schema)."""
+    from .config import resolve_path
+
+    if "generator" in spec:
+        kw = {k: spec[k] for k in ("seed", "water_depth") if k in spec}
+        if spec["generator"] == "constant":
+            kw = {"velocity": spec.get("velocity", 2000.0)}
+        shape = spec.get("shape") or (true_model.shape if true_model is not None else None)
+        spacing = spec.get("spacing") or (spacing_of(true_model) if true_model is not None else None)
+        vp = generate(spec["generator"], shape, spacing, **kw)
+    elif "file" in spec:
+        vp = load(resolve_path(spec["file"], base_dir), spec.get("spacing"), spec.get("variable"))
+    elif "from_true" in spec:
+        if true_model is None:
+            raise ValueError("from_true: needs the true model")
+        ft = spec["from_true"]
+        vp = smooth(true_model, ft.get("smooth", 300.0), keep_water=ft.get("keep_water", True))
+    elif "trend" in spec:
+        if true_model is None:
+            raise ValueError("trend: needs a grid (the true model)")
+        vp = trend(true_model, **spec["trend"])
+    else:
+        raise ValueError(f"model source: give one of generator, file, from_true, trend (got {sorted(spec)})")
+    if spec.get("smooth"):
+        vp = smooth(vp, spec["smooth"])
+    return vp
+
+
+def relative_error(vp: xr.DataArray, vp_true: xr.DataArray) -> float:
+    """||vp - vp_true||_2 / ||vp_true||_2."""
+    a = vp.values.astype(np.float64)
+    b = vp_true.values.astype(np.float64)
+    return float(np.linalg.norm(a - b) / np.linalg.norm(b))
+
+
+def model_error_reduction(vp: xr.DataArray, vp0: xr.DataArray, vp_true: xr.DataArray) -> float:
+    """1 - ||vp - true|| / ||vp0 - true||: 0 = no progress, 1 = exact."""
+    return 1.0 - relative_error(vp, vp_true) / relative_error(vp0, vp_true)
