@@ -317,7 +317,8 @@ def _lag(S: np.ndarray, O: np.ndarray, M: int, n: int, dt: float,
     Integer-lag argmax of the correlation (|lag| <= max_lag), parabolic
     sub-sample refinement, then Newton steps on ``C'(tau) = 0`` of the
     band-limited (Fourier-interpolated) correlation, kept within one sample of
-    the integer peak. Returns ``dT``, ``C''(dT)`` and a mask of live rows.
+    the integer peak. Returns ``dT`` (0 for dead rows), ``C''(dT)`` and the mask
+    of rows where ``dT`` is a smooth function of ``syn``.
     """
     X = S * np.conj(O)
     c = _fft.irfft(X, M, axis=-1)  # c[j] = C(j dt), negative lags wrapped at the end
@@ -346,9 +347,12 @@ def _lag(S: np.ndarray, O: np.ndarray, M: int, n: int, dt: float,
         c1, c2 = _corr_derivs(X, w, tau, M)
         step = np.divide(-c1, c2, out=np.zeros_like(c1), where=c2 < 0)
         tau = np.clip(tau + step, lo, hi)
-    c1, c2 = _corr_derivs(X, w, tau, M)
+    _, c2 = _corr_derivs(X, w, tau, M)
     tau = np.where(live, tau, 0.0)
-    return tau, c2, live & (c2 < 0)
+    # smooth: dT is a differentiable function of syn here (a live, proper maximum
+    # strictly inside the search bracket); elsewhere it is locally constant
+    smooth = live & (c2 < 0) & (tau > lo) & (tau < hi)
+    return tau, c2, smooth
 
 
 def cross_correlation_shift(syn: np.ndarray, obs: np.ndarray, dt: float,
@@ -415,7 +419,6 @@ def traveltime(syn: np.ndarray, obs: np.ndarray, dt: float, *, max_lag: float | 
         sd = _fft.irfft(S * (1j * w), M, axis=-1)[:, :n]
         e = np.sum(sd * sd, axis=1, keepdims=True)
         ddT = np.divide(-sd, e, out=np.zeros_like(sd), where=ok[:, None] & (e > 0))
-    tau = np.where(ok, tau, 0.0)
     J = 0.5 * float(np.sum(tau * tau))
     adj = (tau[:, None] * ddT).reshape(shape)
     return J, adj.astype(out, copy=False)
