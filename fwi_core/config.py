@@ -301,7 +301,8 @@ def config_hash(obj: Any, n: int = 12) -> str:
 
 # ----------------------------------------------------------------------------- execution
 def auto_shots_per_job(n_shots: int, shape: tuple[int, int], nt: int, pml_width: int = 20,
-                       target_seconds: float = 6.0, cell_updates_per_second: float = 1.5e8) -> int:
+                       target_seconds: float = 6.0, cell_updates_per_second: float = 1.5e8,
+                       min_groups: int = 1) -> int:
     """Shots per gradient/trial job so that a job computes for about ``target_seconds``.
 
     A gradient costs about three wave propagations per shot. With 1 s of
@@ -311,7 +312,7 @@ def auto_shots_per_job(n_shots: int, shape: tuple[int, int], nt: int, pml_width:
     nz, nx = shape
     work = 3.0 * (nz + 2 * pml_width) * (nx + 2 * pml_width) * nt / cell_updates_per_second
     per_job = max(1, min(n_shots, int(math.ceil(target_seconds / max(work, 1e-9)))))
-    n_groups = int(math.ceil(n_shots / per_job))
+    n_groups = max(int(math.ceil(n_shots / per_job)), min(int(min_groups), n_shots))
     return int(math.ceil(n_shots / n_groups))
 
 
@@ -319,3 +320,61 @@ def shot_groups(n_shots: int, shots_per_job: int) -> list[list[int]]:
     """Consecutive shot index groups of at most ``shots_per_job`` shots."""
     spj = max(1, int(shots_per_job))
     return [list(range(i, min(i + spj, n_shots))) for i in range(0, n_shots, spj)]
+
+
+def model_shape(spec: dict, base_dir=None) -> tuple[tuple[int, int], tuple[float, float]] | None:
+    """Grid shape and spacing of a model source without building it (None if unknown)."""
+    if "generator" in spec and "shape" in spec:
+        sp = spec.get("spacing", 1.0)
+        sp = (float(sp), float(sp)) if not isinstance(sp, list) else (float(sp[0]), float(sp[1]))
+        return (int(spec["shape"][0]), int(spec["shape"][1])), sp
+    if "file" in spec:
+        path = resolve_path(spec["file"], base_dir)
+        if path.endswith(".npy"):
+            import numpy as np
+
+            shape = np.load(path, mmap_mode="r").shape
+            sp = spec["spacing"]
+            sp = (float(sp), float(sp)) if not isinstance(sp, list) else (float(sp[0]), float(sp[1]))
+            return (int(shape[0]), int(shape[1])), sp
+        import warnings
+
+        import zarr
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            g = zarr.open_group(path, mode="r")
+            name = spec.get("variable") or ("vp" if "vp" in g else None)
+            arr = g[name]
+            z, x = g["z"][:2], g["x"][:2]
+        return (int(arr.shape[0]), int(arr.shape[1])), (float(z[1] - z[0]), float(x[1] - x[0]))
+    return None
+
+
+def plan(cfg: dict, base_dir=None, cores: int = 1) -> dict:
+    """What the DAG needs before any job ran: number of shots, shot groups, grid."""
+    acq = cfg["acquisition"]
+    n_shots = int(acq["n_shots"]) if "n_shots" in acq else len(acq["sources"])
+    grid = None
+    if "true_model" in cfg:
+        grid = model_shape(cfg["true_model"], base_dir)
+    if grid is None:
+        for inv in cfg["runs"].values():
+            grid = model_shape(inv["initial"], base_dir)
+            if grid:
+                break
+    spj = cfg["execution"]["shots_per_job"]
+    if spj == "auto":
+        if grid is None:
+            spj = 1
+        else:
+            (nz, nx), (dz, dx) = grid
+            vmax = max(inv["bounds"][1] for inv in cfg["runs"].values())
+            dt_est = cfg["simulation"]["dt"] or 0.5 * min(dz, dx) / vmax
+            nt = int(cfg["simulation"]["t_max"] / dt_est) + 1
+            spj = auto_shots_per_job(n_shots, (nz, nx), nt, cfg["simulation"]["pml_width"],
+                                     cfg["execution"]["target_job_seconds"], min_groups=cores)
+    spj = min(int(spj), n_shots)
+    groups = shot_groups(n_shots, spj)
+    return {"n_shots": n_shots, "shots_per_job": spj, "groups": [f"{g[0]}-{g[-1]}" for g in groups],
+            "grid": grid}

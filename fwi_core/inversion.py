@@ -1,0 +1,294 @@
+"""Multi-scale FWI as stage functions, and an in-memory loop built from them.
+
+The Snakemake pipeline calls the stage functions below one per job; the
+in-memory :func:`invert` chains *the same functions* in a loop, so a notebook
+run and a pipeline run follow the same numerics:
+
+    prepare_band       filter observed data and wavelet (same zero-phase filter)
+    shot_gradients     per shot group: misfit per shot, gradient, illumination
+    combine_gradients  sum of groups (fixed order, float64) + preconditioner
+    compute_direction  SD / NLCG / L-BFGS direction + reference step + trials
+    shot_trials        per shot group: misfit at every trial step
+    finish_iteration   line-search rule, projection, next model + info
+
+Example::
+
+    res = invert(vp0, acq, w, d_obs, dt=dt, bands=[{"fmax": 4, "iterations": 5}],
+                 vp_true=vp_true, callback=lambda info, vp: print(info["message"]))
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import xarray as xr
+
+from . import optimize
+from . import precondition as precond_mod
+
+DEFAULTS: dict[str, Any] = {
+    "filter_order": 4,
+    "misfit": {"name": "l2", "params": {}},
+    "optimizer": {"method": "lbfgs", "memory": 5, "nlcg_beta": "pr"},
+    "line_search": {"trials": [0.5, 1.0, 2.0], "first_change": 0.03, "max_change": 0.1, "c1": 1e-4,
+                    "grow": 2.0, "shrink": 0.25},
+    "precondition": {"illumination": True, "water_level": 0.01, "smoothing": 0.25, "mask_water": True,
+                     "water_velocity": 1500.0, "mask_radius": 60.0, "mask_taper": 60.0},
+    "bounds": [1400.0, 5000.0],
+}
+SIM_DEFAULTS = {"space_order": 8, "pml_width": 20, "free_surface": False, "dtype": "float32"}
+
+
+def settings(inv: dict | None = None) -> dict:
+    """Inversion settings with defaults (the config's ``inversion`` block)."""
+    out = copy.deepcopy(DEFAULTS)
+    for k, v in (inv or {}).items():
+        out[k] = {**out[k], **v} if isinstance(out.get(k), dict) and isinstance(v, dict) else v
+    return out
+
+
+def engine_kwargs(sim: dict | None) -> dict:
+    """Keywords of fwi.forward / fwi.gradient from the config's ``simulation`` block."""
+    s = {**SIM_DEFAULTS, **(sim or {})}
+    return {"space_order": int(s["space_order"]), "pml_width": int(s["pml_width"]),
+            "free_surface": bool(s["free_surface"]), "dtype": np.dtype(s["dtype"]).type}
+
+
+def make_misfit(name: str = "l2", params: dict | None = None):
+    """A misfit name or, with parameters, a callable (syn, obs, dt) -> (J, adj)."""
+    from . import misfits
+
+    fn = misfits.get(name)
+    if not params:
+        return name
+    return lambda syn, obs, dt: fn(syn, obs, dt, **params)
+
+
+# ----------------------------------------------------------------------------- setup
+def time_axis(dt: float, t_max: float) -> np.ndarray:
+    nt = int(np.floor(t_max / dt + 1e-9)) + 1
+    return dt * np.arange(nt)
+
+
+def choose_dt(vp: xr.DataArray, vmax: float, space_order: int = 8, safety: float = 0.8) -> float:
+    """A stable dt for every model the inversion may visit (velocities up to ``vmax``)."""
+    import fwi_core as fwi
+
+    vmax = max(float(vp.max()), float(vmax))
+    return float(fwi.stable_dt(vp.copy(data=np.full(vp.shape, vmax, vp.dtype)), space_order=space_order,
+                               safety=safety))
+
+
+def source_wavelet(freq: float, dt: float, nt: int) -> xr.DataArray:
+    import fwi_core as fwi
+
+    w = np.asarray(fwi.ricker(freq=freq, dt=dt, nt=nt), np.float64)
+    return xr.DataArray(w, dims=("time",), coords={"time": dt * np.arange(nt)}, name="wavelet",
+                        attrs={"type": "ricker", "freq": float(freq), "dt": float(dt)})
+
+
+def model_data(vp: xr.DataArray, acq, wavelet: xr.DataArray, sim: dict | None = None) -> xr.DataArray:
+    """Synthetic observed data of ``vp`` (all shots)."""
+    import fwi_core as fwi
+
+    dt = float(wavelet.attrs.get("dt", wavelet.time[1] - wavelet.time[0]))
+    d = fwi.forward(vp, acq, wavelet.values, dt=dt, nt=wavelet.sizes["time"], **engine_kwargs(sim))
+    return d.rename("data")
+
+
+# ----------------------------------------------------------------------------- stages
+def prepare_band(d_obs: xr.DataArray, wavelet: xr.DataArray, band: dict, order: int = 4,
+                 resample: Callable | None = None) -> tuple[xr.DataArray, xr.DataArray]:
+    """Observed data and wavelet of one band, through the same zero-phase Butterworth.
+
+    ``resample`` is the hook where a later per-band coarse grid will go; it is
+    called as ``resample(d, w, band)`` and must return ``(d, w)``.
+    """
+    from .signal import butterworth
+
+    dt = float(d_obs.time[1] - d_obs.time[0])
+    order = int(band.get("order") or order)
+    kw = {"fmin": band.get("fmin"), "fmax": band["fmax"], "order": order}
+    d = d_obs.copy(data=butterworth(d_obs.values, dt, axis=-1, **kw).astype(d_obs.dtype))
+    w = wavelet.copy(data=butterworth(wavelet.values, dt, axis=-1, **kw))
+    d.attrs.update(fmin=band.get("fmin"), fmax=band["fmax"], order=order)
+    w.attrs.update(fmin=band.get("fmin"), fmax=band["fmax"], order=order)
+    if resample is not None:
+        d, w = resample(d, w, band)
+    return d, w
+
+
+def _sel(arr, shots):
+    a = arr.values if isinstance(arr, xr.DataArray) else np.asarray(arr)
+    return a[list(shots)]
+
+
+def _shot_wavelet(w: xr.DataArray, shot: int) -> np.ndarray:
+    return w.values if w.ndim == 1 else w.values[shot]
+
+
+def shot_gradients(vp: xr.DataArray, acq, wavelet: xr.DataArray, d_obs: xr.DataArray,
+                   shots: Sequence[int], sim: dict | None = None, misfit="l2",
+                   log: Callable[[str], None] | None = None) -> xr.Dataset:
+    """Forward + adjoint of each shot of a group: misfit per shot, summed gradient and illumination."""
+    import fwi_core as fwi
+
+    dt = float(wavelet.time[1] - wavelet.time[0])
+    nt = wavelet.sizes["time"]
+    kw = engine_kwargs(sim)
+    g = np.zeros(vp.shape, np.float64)
+    il = np.zeros(vp.shape, np.float64)
+    J = []
+    for s in shots:
+        Js, gs, ils = fwi.gradient(vp, acq.select([s]), _shot_wavelet(wavelet, s), _sel(d_obs, [s]),
+                                   dt=dt, nt=nt, misfit=misfit, illumination=True, **kw)
+        J.append(float(Js))
+        g += np.asarray(gs, np.float64)
+        il += np.asarray(ils, np.float64)
+        if log:
+            log(f"shot {s}: misfit {float(Js):.6g}")
+    return xr.Dataset(
+        {"misfit": (("shot",), np.asarray(J)), "gradient": (vp.dims, g), "illumination": (vp.dims, il)},
+        coords={"shot": np.asarray(list(shots)), **{k: vp.coords[k] for k in vp.dims}},
+    )
+
+
+def combine_gradients(vp: xr.DataArray, parts: Sequence[xr.Dataset], acq, band: dict,
+                      precondition: dict | None = None) -> xr.Dataset:
+    """Sum shot-group gradients in the given (fixed) order and build the preconditioner."""
+    g = np.zeros(vp.shape, np.float64)
+    il = np.zeros(vp.shape, np.float64)
+    for p in parts:
+        g += p["gradient"].values
+        il += p["illumination"].values
+    misfit = xr.concat([p["misfit"] for p in parts], dim="shot")
+    P = precond_mod.build(vp, il, acq.sources, acq.receivers, band["fmax"], precondition)
+    ds = P.to_dataset(vp)
+    ds["gradient"] = (vp.dims, g)
+    ds["illumination"] = (vp.dims, il)
+    ds["pgradient"] = (vp.dims, P(g))
+    ds["misfit"] = misfit
+    ds.attrs["J"] = float(np.sum(misfit.values))
+    return ds
+
+
+def compute_direction(vp: xr.DataArray, grad: xr.Dataset, prev: xr.Dataset | None, opt: dict,
+                      line_search: dict, step_scale: float | None = None, reset: bool = False) -> xr.Dataset:
+    """Search direction, optimiser state and trial steps of one iteration (a Dataset)."""
+    P = precond_mod.Preconditioner.from_dataset(grad)
+    prev_state = optimize.state_from_dataset(prev) if prev is not None else None
+    d, state = optimize.direction(opt["method"], grad["gradient"].values, P, vp.values, prev_state,
+                                  memory=opt.get("memory", 5), nlcg_beta=opt.get("nlcg_beta", "pr"),
+                                  step_scale=step_scale, reset=reset)
+    alpha_ref = optimize.reference_step(d, vp.values, state, line_search["trials"],
+                                        line_search["first_change"], line_search["max_change"])
+    state["alpha_ref"] = alpha_ref
+    state["alphas"] = optimize.trial_steps(alpha_ref, line_search["trials"])
+    state["J0"] = float(grad.attrs["J"])
+    ds = optimize.state_to_dataset(state, vp)
+    ds["mask"] = grad["mask"]
+    return ds
+
+
+def trial_model(vp: xr.DataArray, state: xr.Dataset, alpha: float, bounds) -> xr.DataArray:
+    new = optimize.update_model(vp.values, state["direction"].values, alpha, bounds,
+                                state["mask"].values, dtype=vp.dtype)
+    return vp.copy(data=new)
+
+
+def shot_trials(vp: xr.DataArray, state: xr.Dataset, acq, wavelet: xr.DataArray, d_obs: xr.DataArray,
+                shots: Sequence[int], bounds, sim: dict | None = None, misfit="l2") -> xr.Dataset:
+    """Misfit of each shot of a group at every trial step (forward runs only)."""
+    import fwi_core as fwi
+    from . import misfits
+
+    dt = float(wavelet.time[1] - wavelet.time[0])
+    nt = wavelet.sizes["time"]
+    kw = engine_kwargs(sim)
+    fn = misfits.get(misfit)
+    alphas = list(state.attrs["alphas"])
+    J = np.zeros((len(alphas), len(shots)))
+    for i, a in enumerate(alphas):
+        m = trial_model(vp, state, a, bounds)
+        for j, s in enumerate(shots):
+            syn = fwi.forward(m, acq.select([s]), _shot_wavelet(wavelet, s), dt=dt, nt=nt, **kw)
+            J[i, j] = float(fn(np.asarray(syn.values), _sel(d_obs, [s]), dt)[0])
+    return xr.Dataset({"misfit": (("trial", "shot"), J)},
+                      coords={"trial": np.arange(len(alphas)), "alpha": ("trial", np.asarray(alphas)),
+                              "shot": np.asarray(list(shots))})
+
+
+def finish_iteration(vp: xr.DataArray, state: xr.Dataset, trials: Sequence[xr.Dataset], bounds,
+                     line_search: dict) -> tuple[xr.DataArray, dict]:
+    """Pick the step from the trial misfits, update and project the model."""
+    J_trials = np.zeros(len(state.attrs["alphas"]))
+    for t in trials:  # fixed order: shot groups in index order
+        J_trials += t["misfit"].values.sum(axis=1)
+    res = optimize.select_step(state.attrs["J0"], state.attrs["slope"], state.attrs["alphas"], J_trials,
+                               c1=line_search["c1"])
+    new = trial_model(vp, state, res["alpha"], bounds) if res["status"] != "failed" else vp.copy()
+    info = {
+        "J0": float(state.attrs["J0"]), "J": float(res["J"]), "alpha": float(res["alpha"]),
+        "status": res["status"], "message": res["message"], "trial_alphas": list(state.attrs["alphas"]),
+        "trial_misfits": [float(j) for j in J_trials],
+        "step_scale": optimize.next_step_scale(state.attrs["step_scale"], res, line_search["shrink"],
+                                               line_search["grow"]),
+        "reset": res["status"] == "failed",
+        "method": state.attrs["method"], "restarted": bool(state.attrs["restarted"]),
+    }
+    new.attrs = {k: v for k, v in vp.attrs.items() if k in ("units", "spacing")}
+    return new, info
+
+
+# ----------------------------------------------------------------------------- loop
+@dataclass
+class InversionResult:
+    model: xr.DataArray
+    history: list[dict] = field(default_factory=list)
+
+
+def invert(vp0: xr.DataArray, acq, wavelet, d_obs: xr.DataArray, *, bands: Sequence[dict],
+           dt: float | None = None, sim: dict | None = None, vp_true: xr.DataArray | None = None,
+           shots_per_job: int | None = None, callback: Callable[[dict, xr.DataArray], None] | None = None,
+           **inv) -> InversionResult:
+    """In-memory multi-scale FWI using exactly the pipeline's stage functions.
+
+    ``wavelet``: DataArray with a ``time`` coord, or an array (then ``dt`` is needed).
+    ``inv`` takes the keys of the config's ``inversion`` block (misfit,
+    optimizer, line_search, precondition, bounds, filter_order).
+    ``callback(info, vp)`` runs after every iteration (the hook).
+    """
+    from .config import shot_groups
+
+    cfg = settings(inv)
+    if not isinstance(wavelet, xr.DataArray):
+        wavelet = xr.DataArray(np.asarray(wavelet), dims=("time",) if np.ndim(wavelet) == 1 else ("shot", "time"))
+        wavelet = wavelet.assign_coords(time=dt * np.arange(wavelet.sizes["time"]))
+    if not isinstance(d_obs, xr.DataArray):
+        d_obs = xr.DataArray(np.asarray(d_obs), dims=("shot", "receiver", "time"),
+                             coords={"time": wavelet.time.values})
+    misfit = make_misfit(cfg["misfit"]["name"], cfg["misfit"].get("params"))
+    groups = shot_groups(acq.n_shots, shots_per_job or acq.n_shots)
+    vp = vp0.copy()
+    history: list[dict] = []
+    for b, band in enumerate(bands):
+        d_b, w_b = prepare_band(d_obs, wavelet, band, cfg["filter_order"])
+        state, step_scale, reset = None, None, False
+        for it in range(int(band["iterations"])):
+            parts = [shot_gradients(vp, acq, w_b, d_b, g, sim, misfit) for g in groups]
+            grad = combine_gradients(vp, parts, acq, band, cfg["precondition"])
+            state = compute_direction(vp, grad, state, cfg["optimizer"], cfg["line_search"], step_scale, reset)
+            trials = [shot_trials(vp, state, acq, w_b, d_b, g, cfg["bounds"], sim, misfit) for g in groups]
+            vp, info = finish_iteration(vp, state, trials, cfg["bounds"], cfg["line_search"])
+            step_scale, reset = info["step_scale"], info["reset"]
+            info.update(band=b, iteration=it, fmax=band["fmax"])
+            if vp_true is not None:
+                from .models import relative_error
+
+                info["model_error"] = relative_error(vp, vp_true)
+            history.append(info)
+            if callback:
+                callback(info, vp)
+    return InversionResult(model=vp, history=history)

@@ -1,0 +1,82 @@
+# Stage 1 (inputs: models, acquisition, wavelet, observed data) and
+# stage 2 (per-band zero-phase filtering of observed data and wavelet).
+
+
+rule true_model:
+    output:
+        directory(f"{R}/data/true_model.zarr"),
+    params:
+        spec=spec(CFG.get("true_model")),
+    log:
+        f"{R}/logs/data/true_model.log",
+    script:
+        "../scripts/true_model.py"
+
+
+rule initial_model:
+    input:
+        true=[f"{R}/data/true_model.zarr"] if "true_model" in CFG else [],
+    output:
+        directory(f"{R}/{{run}}/initial_model.zarr"),
+    params:
+        spec=lambda w: spec(run_cfg(w.run)["initial"]),
+    log:
+        f"{R}/logs/{{run}}/initial_model.log",
+    script:
+        "../scripts/initial_model.py"
+
+
+rule acquisition:
+    input:
+        grid=grid_model(),
+    output:
+        directory(f"{R}/data/acquisition.zarr"),
+    params:
+        spec=spec(CFG["acquisition"]),
+    log:
+        f"{R}/logs/data/acquisition.log",
+    script:
+        "../scripts/acquisition.py"
+
+
+rule wavelet:
+    input:
+        grid=grid_model(),
+    output:
+        directory(f"{R}/data/wavelet.zarr"),
+    params:
+        spec=spec(CFG["wavelet"], CFG["simulation"], vmax_all()),
+    log:
+        f"{R}/logs/data/wavelet.log",
+    script:
+        "../scripts/wavelet.py"
+
+
+rule observed:
+    input:
+        true=[f"{R}/data/true_model.zarr"] if CFG["observed"]["source"] == "synthetic" else [],
+        acq=f"{R}/data/acquisition.zarr",
+        wavelet=f"{R}/data/wavelet.zarr",
+    output:
+        directory(f"{R}/data/observed.zarr"),
+    params:
+        spec=spec(CFG["observed"], CFG["simulation"]),
+    threads: workflow.cores
+    log:
+        f"{R}/logs/data/observed.log",
+    script:
+        "../scripts/observed.py"
+
+
+rule band_data:
+    input:
+        observed=f"{R}/data/observed.zarr",
+        wavelet=f"{R}/data/wavelet.zarr",
+    output:
+        directory(f"{R}/{{run}}/band{{b}}/data.zarr"),
+    params:
+        spec=lambda w: spec(band_cfg(w.run, w.b), run_cfg(w.run)["filter_order"]),
+    log:
+        f"{R}/logs/{{run}}/band{{b}}/data.log",
+    script:
+        "../scripts/band_data.py"

@@ -1,0 +1,35 @@
+# Stage 3 (per shot group: forward + adjoint -> misfit per shot, gradient,
+# illumination) and stage 4 (sum in fixed order + preconditioning).
+# Shot groups are named by their inclusive shot range, so changing
+# execution.shots_per_job changes file names rather than needing a params trigger.
+
+
+rule shot_gradient:
+    input:
+        model=lambda w: model_in(w.run, w.b, w.i),
+        data=f"{R}/{{run}}/band{{b}}/data.zarr",
+        acq=f"{R}/data/acquisition.zarr",
+    output:
+        directory(f"{R}/{{run}}/band{{b}}/iter{{i}}/grad_{{s0}}-{{s1}}.zarr"),
+    params:
+        spec=lambda w: spec(run_cfg(w.run)["misfit"], CFG["simulation"]),
+    threads: THREADS
+    log:
+        f"{R}/logs/{{run}}/band{{b}}/iter{{i}}/grad_{{s0}}-{{s1}}.log",
+    script:
+        "../scripts/shot_gradient.py"
+
+
+rule gradient_sum:
+    input:
+        model=lambda w: model_in(w.run, w.b, w.i),
+        acq=f"{R}/data/acquisition.zarr",
+        parts=expand(f"{R}/{{{{run}}}}/band{{{{b}}}}/iter{{{{i}}}}/grad_{{g}}.zarr", g=GROUPS),
+    output:
+        directory(f"{R}/{{run}}/band{{b}}/iter{{i}}/gradient.zarr"),
+    params:
+        spec=lambda w: spec(run_cfg(w.run)["precondition"], band_cfg(w.run, w.b)["fmax"]),
+    log:
+        f"{R}/logs/{{run}}/band{{b}}/iter{{i}}/gradient.log",
+    script:
+        "../scripts/gradient_sum.py"

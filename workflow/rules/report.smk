@@ -1,0 +1,54 @@
+# Stage 8: per-run plots + summary, comparison across runs, `snakemake --report`.
+
+
+def report_inputs(w):
+    run = w.run
+    nb = len(run_cfg(run)["bands"])
+    last_b, last_i = nb - 1, n_iter(run, nb - 1) - 1
+    d = {
+        "models": all_models(run),
+        "initial": f"{R}/{run}/initial_model.zarr",
+        "gradient": f"{it_dir(run, last_b, last_i)}/gradient.zarr",
+        "data": f"{R}/{run}/band{last_b}/data.zarr",
+        "acq": f"{R}/data/acquisition.zarr",
+    }
+    if "true_model" in CFG:
+        d["true"] = f"{R}/data/true_model.zarr"
+    return d
+
+
+rule report_run:
+    input:
+        unpack(report_inputs),
+    output:
+        summary=f"{R}/{{run}}/report/summary.json",
+        history=f"{R}/{{run}}/report/history.csv",
+        models=report(f"{R}/{{run}}/report/models.png", category="{run}", subcategory="models",
+                      caption="../report/models.rst"),
+        gradient=report(f"{R}/{{run}}/report/gradient.png", category="{run}", subcategory="gradient",
+                        caption="../report/gradient.rst"),
+        shot=report(f"{R}/{{run}}/report/shot.png", category="{run}", subcategory="data",
+                    caption="../report/shot.rst"),
+        misfit=report(f"{R}/{{run}}/report/misfit.png", category="{run}", subcategory="convergence",
+                      caption="../report/misfit.rst"),
+    params:
+        run=lambda w: w.run,
+        run_dir=lambda w: f"{R}/{w.run}",
+        simulation=CFG["simulation"],
+    log:
+        f"{R}/logs/{{run}}/report.log",
+    script:
+        "../scripts/report_run.py"
+
+
+rule compare:
+    input:
+        summaries=expand(f"{R}/{{run}}/report/summary.json", run=RUNS),
+        models=expand(f"{R}/{{run}}/final_model.zarr", run=RUNS),
+    output:
+        table=report(f"{R}/comparison.csv", category="comparison", caption="../report/comparison.rst"),
+        plot=report(f"{R}/comparison.png", category="comparison", caption="../report/comparison.rst"),
+    log:
+        f"{R}/logs/compare.log",
+    script:
+        "../scripts/compare.py"

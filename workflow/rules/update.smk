@@ -1,0 +1,66 @@
+# Stage 5 (search direction + optimiser state), stage 6 (fixed-trial line
+# search: per-shot-group trial forwards, then step choice + projection) and
+# stage 7 (the updated model starts the next iteration / band; see model_in).
+
+
+def prev_direction(w):
+    i = int(w.i)
+    return [f"{it_dir(w.run, w.b, i - 1)}/direction.zarr"] if i > 0 else []
+
+
+rule direction:
+    input:
+        model=lambda w: model_in(w.run, w.b, w.i),
+        gradient=f"{R}/{{run}}/band{{b}}/iter{{i}}/gradient.zarr",
+        prev=prev_direction,
+    output:
+        directory(f"{R}/{{run}}/band{{b}}/iter{{i}}/direction.zarr"),
+    params:
+        spec=lambda w: spec(run_cfg(w.run)["optimizer"], run_cfg(w.run)["line_search"]),
+    log:
+        f"{R}/logs/{{run}}/band{{b}}/iter{{i}}/direction.log",
+    script:
+        "../scripts/direction.py"
+
+
+rule trial:
+    input:
+        model=lambda w: model_in(w.run, w.b, w.i),
+        direction=f"{R}/{{run}}/band{{b}}/iter{{i}}/direction.zarr",
+        data=f"{R}/{{run}}/band{{b}}/data.zarr",
+        acq=f"{R}/data/acquisition.zarr",
+    output:
+        directory(f"{R}/{{run}}/band{{b}}/iter{{i}}/trial_{{s0}}-{{s1}}.zarr"),
+    params:
+        spec=lambda w: spec(run_cfg(w.run)["misfit"], run_cfg(w.run)["bounds"], CFG["simulation"]),
+    threads: THREADS
+    log:
+        f"{R}/logs/{{run}}/band{{b}}/iter{{i}}/trial_{{s0}}-{{s1}}.log",
+    script:
+        "../scripts/trial.py"
+
+
+rule update:
+    input:
+        model=lambda w: model_in(w.run, w.b, w.i),
+        direction=f"{R}/{{run}}/band{{b}}/iter{{i}}/direction.zarr",
+        trials=expand(f"{R}/{{{{run}}}}/band{{{{b}}}}/iter{{{{i}}}}/trial_{{g}}.zarr", g=GROUPS),
+    output:
+        directory(f"{R}/{{run}}/band{{b}}/iter{{i}}/model.zarr"),
+    params:
+        spec=lambda w: spec(run_cfg(w.run)["line_search"], run_cfg(w.run)["bounds"]),
+    log:
+        f"{R}/logs/{{run}}/band{{b}}/iter{{i}}/update.log",
+    script:
+        "../scripts/update.py"
+
+
+rule final_model:
+    input:
+        lambda w: last_model(w.run),
+    output:
+        directory(f"{R}/{{run}}/final_model.zarr"),
+    log:
+        f"{R}/logs/{{run}}/final_model.log",
+    script:
+        "../scripts/final_model.py"

@@ -1,0 +1,69 @@
+"""Glue shared by the rule scripts: path, warnings, threads, logging, provenance."""
+import json
+import logging
+import os
+import sys
+import time
+
+_T0 = time.perf_counter()
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+from fwi_core import artifacts  # noqa: E402  (also filters the zarr warnings)
+from fwi_core.config import config_hash  # noqa: E402
+
+
+class Job:
+    """What a script needs from its Snakemake job: spec, logger, provenance attrs."""
+
+    def __init__(self, smk, stage):
+        self.smk = smk
+        self.stage = stage
+        self.spec = json.loads(smk.params.spec) if "spec" in smk.params.keys() else None
+        wc = dict(smk.wildcards.items())
+        self.run = wc.get("run")
+        self.band = int(wc["b"]) if "b" in wc else None
+        self.iteration = int(wc["i"]) if "i" in wc else None
+        self.shots = list(range(int(wc["s0"]), int(wc["s1"]) + 1)) if "s0" in wc else None
+        threads = max(1, int(getattr(smk, "threads", 1)))
+        try:
+            import numba
+
+            numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+        except Exception:
+            pass
+        where = " ".join(f"{k}={v}" for k, v in (("run", self.run), ("band", self.band),
+                                                ("iter", self.iteration)) if v is not None)
+        if self.shots:
+            where += f" shots={self.shots[0]}-{self.shots[-1]}"
+        self.log = logging.getLogger(stage)
+        self.log.setLevel(logging.INFO)
+        fmt = logging.Formatter(f"%(asctime)s [{stage}{' ' + where if where else ''}] %(message)s", "%H:%M:%S")
+        handlers = [logging.StreamHandler(sys.stderr)]
+        if smk.log:
+            os.makedirs(os.path.dirname(str(smk.log[0])) or ".", exist_ok=True)
+            handlers.append(logging.FileHandler(str(smk.log[0]), mode="w"))
+        for h in handlers:
+            h.setFormatter(fmt)
+            self.log.addHandler(h)
+
+    def attrs(self, **extra):
+        return artifacts.provenance(
+            self.stage, run=self.run, band=self.band, iteration=self.iteration,
+            config_hash=config_hash(self.spec) if self.spec is not None else None,
+            elapsed_s=round(time.perf_counter() - _T0, 3), **extra)
+
+    def write(self, obj, path, **extra):
+        artifacts.write(obj, path, self.attrs(**extra))
+        self.log.info(f"wrote {path} ({time.perf_counter() - _T0:.1f} s)")
+
+
+def acquisition(path, shots=None):
+    acq = artifacts.acquisition_from_dataset(artifacts.open_dataset(path))
+    return acq
+
+
+def band_data(path):
+    ds = artifacts.open_dataset(path)
+    return ds["data"], ds["wavelet"]

@@ -1,0 +1,15 @@
+from _common import Job
+from fwi_core import artifacts, inversion
+
+job = Job(snakemake, "direction")
+opt, ls = job.spec
+vp = artifacts.read(snakemake.input.model, "vp")
+grad = artifacts.open_dataset(snakemake.input.gradient)
+prev = artifacts.open_dataset(snakemake.input.prev[0]) if snakemake.input.prev else None
+# step scale / reset come from the previous update (model attrs) within a band
+step_scale = vp.attrs.get("step_scale") if prev is not None else None
+reset = bool(vp.attrs.get("reset", False)) if prev is not None else False
+ds = inversion.compute_direction(vp, grad, prev, opt, ls, step_scale, reset)
+job.log.info(f"{opt['method']}: restarted={ds.attrs['restarted']} pairs={ds.attrs['n_pairs']} "
+             f"trial steps={['%.4g' % a for a in ds.attrs['alphas']]}")
+job.write(ds, snakemake.output[0])

@@ -1,0 +1,56 @@
+import json
+
+import numpy as np
+
+import fwi_core as fwi
+from _common import Job, acquisition, band_data
+from fwi_core import artifacts, inversion, models, plotting, report
+
+job = Job(snakemake, "report")
+inp, out, run = snakemake.input, snakemake.output, snakemake.params.run
+true = artifacts.read(inp.true, "vp") if "true" in inp.keys() else None
+vp0 = artifacts.read(inp.initial, "vp")
+hist_attrs = [artifacts.open_dataset(p).attrs for p in inp.models]
+final = artifacts.read(inp.models[-1], "vp")
+history = report.history_from_attrs(hist_attrs)
+for h, a in zip(history, hist_attrs):
+    h["fmax"] = a.get("fmax")
+if true is not None:
+    errs = [models.relative_error(artifacts.read(p, "vp"), true) for p in inp.models]
+    for h, e in zip(history, errs):
+        h["model_error"] = e
+    history[0]["model_error0"] = models.relative_error(vp0, true)
+report.write_csv(history, out.history, list(report.HISTORY_KEYS) + ["message"])
+
+ms = ({"true": true} if true is not None else {}) | {"initial": vp0, "final": final}
+plotting.plot_models(ms, out.models, title=run)
+plotting.plot_gradient(artifacts.open_dataset(inp.gradient), out.gradient, title=f"{run}: last gradient")
+d, w = band_data(inp.data)
+acq = acquisition(inp.acq)
+s = acq.n_shots // 2
+kw = inversion.engine_kwargs(snakemake.params.simulation)
+dt = float(w.time[1] - w.time[0])
+syn = fwi.forward(final, acq.select([s]), w.values, dt=dt, nt=w.sizes["time"], **kw).values[0]
+syn0 = fwi.forward(vp0, acq.select([s]), w.values, dt=dt, nt=w.sizes["time"], **kw).values[0]
+plotting.plot_shot(d.values[s], syn, w.time.values, out.shot, title=f"{run}: shot {s}, last band", syn0=syn0)
+plotting.plot_misfit(history, out.misfit, title=run)
+
+per_band = report.misfit_decreased_per_band(history)
+last_b = max(per_band)
+hb = [h for h in history if h["band"] == last_b]
+summary = {
+    "run": run,
+    "iterations": len(history),
+    "bands": len(per_band),
+    "misfit_decreased_in_every_band": all(per_band.values()),
+    "misfit_reduction": 1.0 - hb[-1]["J"] / hb[0]["J0"] if hb[0]["J0"] else None,
+    "line_search_failures": sum(h["status"] == "failed" for h in history),
+    "compute_s": report.compute_seconds(snakemake.params.run_dir),
+}
+if true is not None:
+    summary["model_error_initial"] = models.relative_error(vp0, true)
+    summary["model_error_final"] = models.relative_error(final, true)
+    summary["model_error_reduction"] = models.model_error_reduction(final, vp0, true)
+with open(out.summary, "w") as f:
+    json.dump(summary, f, indent=2)
+job.log.info(json.dumps(summary))
