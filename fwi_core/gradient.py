@@ -1,0 +1,119 @@
+"""The adjoint-state gradient dJ/dvp with optimal binomial checkpointing."""
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from . import kernels as K
+from . import misfits
+from .acquisition import Acquisition
+from .checkpointing import recompute_factor, schedule, snapshots_for_budget
+from .propagation import (DEFAULT_MEMORY_BUDGET, Setup, _advance, _execute, _op_args, _prepare,
+                          _snapshot_bytes, _zeros)
+
+_CODES = {"advance": 0, "save": 1, "restore": 2, "reverse": 3}
+
+
+def choose_snapshots(st: Setup, checkpoints: int | None, memory_budget: int) -> int:
+    """Number of snapshots: ``checkpoints`` if given, else as many as fit the budget."""
+    n = st.nt - 1
+    if checkpoints is None:
+        return snapshots_for_budget(n, _snapshot_bytes(st), int(memory_budget))
+    if isinstance(checkpoints, bool) or int(checkpoints) != checkpoints or checkpoints < 1:
+        raise ValueError(f"checkpoints must be a positive integer or None, got {checkpoints!r}")
+    return min(int(checkpoints), n)
+
+
+def _shot_gradient(st: Setup, shot: int, wav: np.ndarray, obs: np.ndarray, misfit_fn,
+                   actions: np.ndarray, n_snap: int, g: np.ndarray, h: np.ndarray,
+                   illum: bool) -> tuple[float, np.ndarray]:
+    """Accumulate one shot's ``sum_n W^{n+1} (L u^n + S f^n)`` into ``g``; return (J, syn)."""
+    nt = st.nt
+    NZ, NX = st.layout.shape
+    u, um, psx, psz, zex, zez = _zeros(st, 6)
+    us = np.empty((n_snap, NZ, NX), dtype=st.dtype)
+    ums = np.empty((n_snap, NZ, NX), dtype=st.dtype)
+    xaux = np.empty((n_snap, 2, NZ, len(st.xcols)), dtype=st.dtype)
+    zaux = np.empty((n_snap, 2, len(st.zrows), NX), dtype=st.dtype)
+    slot_step = np.zeros(n_snap, dtype=np.int64)
+    rec_idx, rec_w = st.rec[0][shot], st.rec[1][shot]
+    src_idx, src_w = st.src[0][shot], st.src[1][shot]
+    syn = np.zeros((rec_idx.shape[0], nt), dtype=st.dtype)
+    w, wp, zx, zz, px, pz = _zeros(st, 6)
+    op = _op_args(st)
+    first_rev = int(np.argmax(actions[:, 0] == _CODES["reverse"]))
+    dummy_adj = np.zeros((1, 1), dtype=st.dtype)
+    # 1. forward sweep to S_{n-1}, recording, saving snapshots on the way
+    cur, u, um, w, wp = _execute(actions[:first_rev], 0, u, um, psx, psz, zex, zez, us, ums, xaux, zaux,
+                                 st.xcols, st.zrows, slot_step, *op, src_idx, src_w, wav,
+                                 rec_idx, rec_w, syn, True, w, wp, zx, zz, px, pz, g, h, illum, dummy_adj)
+    # 2. the last two samples: u^{nt-2} from the state, u^{nt-1} from a step on copies
+    buf = np.empty(rec_idx.shape[0], dtype=st.dtype)
+    K.gather(u, rec_idx, rec_w, buf)
+    syn[:, nt - 2] = buf
+    aux = [a.copy() for a in (psx, psz, zex, zez)]
+    up, _ = _advance(1, nt - 2, u.copy(), um.copy(), *aux, *op, src_idx, src_w, wav,
+                     rec_idx, rec_w, syn, False)
+    K.gather(up, rec_idx, rec_w, buf)
+    syn[:, nt - 1] = buf
+    # 3. misfit and adjoint source; W^{nt-1} = s R^T r^{nt-1}
+    J, adj = misfit_fn(syn, obs, st.dt)
+    adj = np.ascontiguousarray(adj, dtype=st.dtype)
+    K.inject(w, st.s, rec_idx, rec_w, adj[:, nt - 1])
+    # 4. reverse sweep: recompute from snapshots, image and step the adjoint field
+    _execute(actions[first_rev:], cur, u, um, psx, psz, zex, zez, us, ums, xaux, zaux,
+             st.xcols, st.zrows, slot_step, *op, src_idx, src_w, wav,
+             rec_idx, rec_w, syn, False, w, wp, zx, zz, px, pz, g, h, illum, adj)
+    return float(J), syn
+
+
+def gradient(vp: xr.DataArray, acq: Acquisition, w: np.ndarray, d_obs, dt: float, nt: int,
+             misfit="l2", checkpoints: int | None = None, dtype=np.float32,
+             space_order: int = 8, pml_width: int = 20, free_surface: bool = False,
+             vmax: float | None = None, freq: float | None = None,
+             memory_budget: int = DEFAULT_MEMORY_BUDGET, illumination: bool = False,
+             return_info: bool = False):
+    """Misfit and its gradient with respect to vp, by the adjoint-state method.
+
+    ``d_obs``: observed data, DataArray or array ``(n_shots, n_rec, nt)``.
+    ``misfit``: a name from :mod:`fwi_core.misfits` or a callable
+    ``(syn, obs, dt) -> (J, adjoint source)``. ``checkpoints``: number of
+    stored forward states (None: as many as ``memory_budget`` bytes hold, all
+    of them when they fit). Returns ``(J, g)`` with ``g`` a DataArray like
+    ``vp`` (dJ/dvp, misfit units per m/s); with ``illumination=True`` also the
+    pseudo-Hessian diagonal ``sum_t (d2u/dt2)^2 dt`` summed over shots (same
+    grid); with ``return_info=True`` a dict (snapshots, recompute factor,
+    synthetic data) last.
+    """
+    misfit_fn = misfits.get(misfit)
+    st, wav = _prepare(vp, acq, w, dt, nt, space_order, pml_width, free_surface, dtype, vmax, freq)
+    obs = np.asarray(d_obs.values if isinstance(d_obs, xr.DataArray) else d_obs)
+    if obs.shape != (acq.n_shots, acq.n_receivers, st.nt):
+        raise ValueError(f"d_obs: shape {obs.shape}, expected (n_shots, n_receivers, nt) = "
+                         f"{(acq.n_shots, acq.n_receivers, st.nt)}")
+    if not np.all(np.isfinite(obs)):
+        raise ValueError("d_obs contains NaN or inf")
+    n_snap = choose_snapshots(st, checkpoints, memory_budget)
+    actions = np.array([(_CODES[a], k) for a, k in schedule(st.nt - 1, n_snap)], dtype=np.int64)
+    g = np.zeros(st.layout.shape, dtype=st.dtype)
+    h = np.zeros(st.layout.shape, dtype=st.dtype) if illumination else np.zeros((1, 1), st.dtype)
+    J = 0.0
+    syn = []
+    for shot in range(acq.n_shots):
+        Js, d = _shot_gradient(st, shot, wav[shot], obs[shot].astype(st.dtype), misfit_fn,
+                               actions, n_snap, g, h, illumination)
+        J += Js
+        syn.append(d)
+    # dJ/ds = g / s with s = dt^2 vp^2, so dJ/dvp = g * 2 / vp; then fold the padding back
+    gv = st.layout.pad_adjoint(g.astype(np.float64) * 2.0 / st.vp_pad)
+    grad = xr.DataArray(gv.astype(st.dtype), dims=vp.dims, coords=vp.coords, name="gradient",
+                        attrs={"units": "misfit per m/s", "long_name": "dJ/dvp"})
+    out = [J, grad]
+    if illumination:
+        hv = st.layout.crop(h.astype(np.float64) * st.vp_pad ** 4 * st.dt)
+        out.append(xr.DataArray(hv.astype(st.dtype), dims=vp.dims, coords=vp.coords,
+                                name="illumination", attrs={"long_name": "sum_t (d2u/dt2)^2 dt"}))
+    if return_info:
+        out.append({"snapshots": n_snap, "recompute_factor": recompute_factor(st.nt - 1, n_snap),
+                    "synthetic": np.stack(syn)})
+    return tuple(out)

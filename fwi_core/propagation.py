@@ -1,0 +1,303 @@
+"""Forward modelling, its exact adjoint, and the checkpointed adjoint-state
+gradient, over the kernels in :mod:`fwi_core.kernels`.
+
+Time stepping: ``u^{-1} = u^0 = 0``; step n (n = 0..nt-2) makes u^{n+1} from
+u^n, u^{n-1} and the source sample f^n; sample n of a trace is ``R u^n``.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import xarray as xr
+from numba import njit
+
+from . import kernels as K
+from .acquisition import Acquisition, point_operators
+from .boundaries import cpml_coefficients
+from .checkpointing import schedule, snapshots_for_budget, recompute_factor
+from .grid import HALO, Layout, check_model
+from .stability import check_cfl, check_dispersion
+from .stencils import check_space_order, first_derivative, second_derivative
+from .wavelets import as_wavelets, dominant_frequency, max_frequency
+
+#: Default memory for checkpoints of one gradient (bytes): keeps a Marmousi-size
+#: gradient (a few thousand steps) well under 1 GB in all.
+DEFAULT_MEMORY_BUDGET = 512 * 2 ** 20
+
+
+@dataclass(frozen=True, eq=False)
+class Setup:
+    """Everything fixed for one (model, geometry, dt) run: the discrete operator."""
+
+    layout: Layout
+    dtype: np.dtype
+    dt: float
+    nt: int
+    s: np.ndarray            # dt^2 vp^2 on the padded grid
+    vp_pad: np.ndarray       # padded velocity (float64), for the chain rule
+    coefs: tuple             # (c2x, c2z, c1x, c1z) 5-tuples scaled by the spacing
+    cpml: tuple              # (ax, bx, az, bz)
+    bounds: tuple            # (fz, ze, xs, xe, zc0, zc1, xc0, xc1)
+    src: tuple               # (idx (n_shots, 1, K), w/(dz*dx) (n_shots, 1, K))
+    rec: tuple               # (idx (n_shots, n_rec, K), w (n_shots, n_rec, K))
+    xcols: np.ndarray        # padded columns of the x absorbing strips
+    zrows: np.ndarray        # padded rows of the z absorbing strips
+
+
+def _bounds(layout: Layout) -> tuple[int, ...]:
+    NZ, NX = layout.shape
+    fz = HALO + (1 if layout.free_surface else 0)
+    ze, xs, xe = NZ - HALO, HALO, NX - HALO
+    reach = HALO  # stencil radius: the core starts this far from the layer
+    zc0 = HALO + layout.top + reach if layout.top else fz
+    zc1 = ze - layout.pml - reach if layout.pml else ze
+    xc0 = xs + layout.pml + reach if layout.pml else xs
+    xc1 = xe - layout.pml - reach if layout.pml else xe
+    if zc1 <= zc0 or xc1 <= xc0:  # tiny grid: everything is frame
+        zc0 = zc1 = fz
+        xc0 = xc1 = xs
+    return fz, ze, xs, xe, zc0, zc1, xc0, xc1
+
+
+def setup(vp: xr.DataArray, acq: Acquisition, dt: float, nt: int, space_order: int = 8,
+          pml_width: int = 20, free_surface: bool = False, dtype=np.float32,
+          vmax: float | None = None, freq: float | None = None,
+          fmax: float | None = None) -> Setup:
+    """Validate the arguments of a run and build its discrete operator.
+
+    ``vmax`` (m/s) and ``freq`` (Hz) set the CPML damping and default to the
+    model maximum and to 1/(20 dt); ``fmax`` (Hz), the wavelet's useful maximum
+    frequency, is used for the dispersion warning when given.
+    """
+    v, dz, dx = check_model(vp)
+    check_space_order(space_order)
+    if not isinstance(acq, Acquisition):
+        raise ValueError("acq must be a fwi_core.Acquisition")
+    acq.check_inside(vp)
+    if isinstance(pml_width, bool) or int(pml_width) != pml_width or pml_width < 0:
+        raise ValueError(f"pml_width must be a non-negative integer, got {pml_width!r}")
+    if isinstance(nt, bool) or int(nt) != nt or nt < 2:
+        raise ValueError(f"nt must be an integer >= 2, got {nt!r}")
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float32, np.float64):
+        raise ValueError(f"dtype must be float32 or float64, got {dtype}")
+    vmax_ = float(v.max()) if vmax is None else float(vmax)
+    check_cfl(dt, max(vmax_, float(v.max())), dz, dx, space_order)
+    if fmax is not None:
+        check_dispersion(float(v.min()), fmax, dz, dx, space_order)
+    layout = Layout(v.shape[0], v.shape[1], int(pml_width), bool(free_surface))
+    vp_pad = layout.pad(v)
+    s = np.ascontiguousarray((dt * vp_pad) ** 2, dtype=dtype)
+    c2 = second_derivative(space_order)
+    c1 = first_derivative(space_order)
+
+    def tup(c, h):
+        full = np.zeros(HALO + 1)
+        full[:len(c)] = c / h
+        return tuple(dtype.type(x) for x in full)
+
+    coefs = (tup(c2, dx * dx), tup(c2, dz * dz), tup(c1, dx), tup(c1, dz))
+    f_ref = float(freq) if freq is not None else 1.0 / (20.0 * dt)
+    az, bz, ax, bx = (np.ascontiguousarray(a, dtype=dtype)
+                      for a in cpml_coefficients(layout, dz, dx, dt, vmax_, f_ref))
+    rec_idx, rec_w = point_operators(acq.receivers.reshape(-1, 2), vp, layout)
+    src_idx, src_w = point_operators(acq.sources, vp, layout)
+    n_shots, n_rec = acq.n_shots, acq.n_receivers
+    kk = rec_idx.shape[1]
+    NZ, NX = layout.shape
+    xcols = np.r_[HALO:HALO + layout.pml, NX - HALO - layout.pml:NX - HALO].astype(np.int64)
+    zrows = np.r_[HALO:HALO + layout.top, NZ - HALO - layout.pml:NZ - HALO].astype(np.int64)
+    return Setup(
+        layout=layout, dtype=dtype, dt=float(dt), nt=int(nt), s=s, vp_pad=vp_pad,
+        coefs=coefs, cpml=(ax, bx, az, bz), bounds=_bounds(layout),
+        src=(src_idx.reshape(n_shots, 1, kk), (src_w / (dz * dx)).astype(dtype).reshape(n_shots, 1, kk)),
+        rec=(rec_idx.reshape(n_shots, n_rec, kk), rec_w.astype(dtype).reshape(n_shots, n_rec, kk)),
+        xcols=xcols, zrows=zrows)
+
+
+# ---------------------------------------------------------------- time loops (numba)
+
+@njit(cache=True)
+def _advance(k, n0, u, um, psx, psz, zex, zez, s, c2x, c2z, c1x, c1z, ax, bx, az, bz, b, fs,
+             src_idx, src_w, wav, rec_idx, rec_w, syn, record):
+    """k forward steps from state n0; records u^n (n = n0..n0+k-1) if ``record``.
+    Returns the (u, um) pair of the new state."""
+    fz, ze, xs, xe, zc0, zc1, xc0, xc1 = b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]
+    buf = np.empty(rec_idx.shape[0], dtype=u.dtype)
+    amp = np.empty(1, dtype=u.dtype)
+    for n in range(n0, n0 + k):
+        if record:
+            K.gather(u, rec_idx, rec_w, buf)
+            syn[:, n] = buf
+        K.forward_step(u, um, um, s, c2x, c2z, c1x, c1z, ax, bx, az, bz, psx, psz, zex, zez,
+                       fz, ze, xs, xe, zc0, zc1, xc0, xc1, fs)
+        amp[0] = wav[n]
+        K.inject(um, s, src_idx, src_w, amp)
+        u, um = um, u
+    return u, um
+
+
+@njit(cache=True)
+def _save(slot, u, um, psx, psz, zex, zez, us, ums, xaux, zaux, xcols, zrows):
+    us[slot] = u
+    ums[slot] = um
+    for q in range(xcols.shape[0]):
+        c = xcols[q]
+        xaux[slot, 0, :, q] = psx[:, c]
+        xaux[slot, 1, :, q] = zex[:, c]
+    for q in range(zrows.shape[0]):
+        r = zrows[q]
+        zaux[slot, 0, q, :] = psz[r, :]
+        zaux[slot, 1, q, :] = zez[r, :]
+
+
+@njit(cache=True)
+def _restore(slot, u, um, psx, psz, zex, zez, us, ums, xaux, zaux, xcols, zrows):
+    u[:] = us[slot]
+    um[:] = ums[slot]
+    for q in range(xcols.shape[0]):
+        c = xcols[q]
+        psx[:, c] = xaux[slot, 0, :, q]
+        zex[:, c] = xaux[slot, 1, :, q]
+    for q in range(zrows.shape[0]):
+        r = zrows[q]
+        psz[r, :] = zaux[slot, 0, q, :]
+        zez[r, :] = zaux[slot, 1, q, :]
+
+
+@njit(cache=True)
+def _execute(actions, cur, u, um, psx, psz, zex, zez, us, ums, xaux, zaux, xcols, zrows, slot_step,
+             s, c2x, c2z, c1x, c1z, ax, bx, az, bz, b, fs,
+             src_idx, src_w, wav, rec_idx, rec_w, syn, record,
+             w, wp, zx, zz, px, pz, g, h, illum, adj):
+    """Run checkpoint-schedule actions (codes: 0 advance, 1 save, 2 restore, 3 reverse).
+    Returns (cur, u, um, w, wp)."""
+    fz, ze, xs, xe, zc0, zc1, xc0, xc1 = b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]
+    amp = np.empty(1, dtype=u.dtype)
+    for a in range(actions.shape[0]):
+        code, arg = actions[a, 0], actions[a, 1]
+        if code == 0:
+            u, um = _advance(arg, cur, u, um, psx, psz, zex, zez, s, c2x, c2z, c1x, c1z,
+                             ax, bx, az, bz, b, fs, src_idx, src_w, wav, rec_idx, rec_w, syn, record)
+            cur += arg
+        elif code == 1:
+            _save(arg, u, um, psx, psz, zex, zez, us, ums, xaux, zaux, xcols, zrows)
+            slot_step[arg] = cur
+        elif code == 2:
+            _restore(arg, u, um, psx, psz, zex, zez, us, ums, xaux, zaux, xcols, zrows)
+            cur = slot_step[arg]
+        else:
+            n = arg  # image step n with W^{n+1} = w, then W^n into wp
+            K.reverse_step(u, s, c2x, c2z, c1x, c1z, ax, bx, az, bz, psx, psz, zex, zez,
+                           w, wp, zx, zz, px, pz, g, h, illum, fz, ze, xs, xe, zc0, zc1, xc0, xc1, fs)
+            amp[0] = wav[n]
+            K.image_source(g, w, src_idx, src_w, amp)
+            K.inject(wp, s, rec_idx, rec_w, adj[:, n])
+            w, wp = wp, w
+    return cur, u, um, w, wp
+
+
+# ---------------------------------------------------------------- drivers
+
+def _zeros(setup: Setup, n: int = 1) -> list[np.ndarray]:
+    return [np.zeros(setup.layout.shape, dtype=setup.dtype) for _ in range(n)]
+
+
+def _op_args(st: Setup) -> tuple:
+    c2x, c2z, c1x, c1z = st.coefs
+    ax, bx, az, bz = st.cpml
+    return (st.s, c2x, c2z, c1x, c1z, ax, bx, az, bz,
+            np.array(st.bounds, dtype=np.int64), st.layout.free_surface)
+
+
+def _shot_forward(st: Setup, shot: int, wav: np.ndarray) -> np.ndarray:
+    """Traces ``(n_rec, nt)`` of one shot."""
+    u, um, psx, psz, zex, zez = _zeros(st, 6)
+    rec_idx, rec_w = st.rec[0][shot], st.rec[1][shot]
+    syn = np.zeros((rec_idx.shape[0], st.nt), dtype=st.dtype)
+    u, um = _advance(st.nt - 1, 0, u, um, psx, psz, zex, zez, *_op_args(st),
+                     st.src[0][shot], st.src[1][shot], wav, rec_idx, rec_w, syn, True)
+    buf = np.empty(rec_idx.shape[0], dtype=st.dtype)
+    K.gather(u, rec_idx, rec_w, buf)
+    syn[:, -1] = buf
+    return syn
+
+
+def _data_array(data: np.ndarray, acq: Acquisition, dt: float) -> xr.DataArray:
+    n_shots, n_rec, nt = data.shape
+    return xr.DataArray(
+        data, dims=("shot", "receiver", "time"), name="data",
+        coords={"shot": np.arange(n_shots), "receiver": np.arange(n_rec),
+                "time": np.arange(nt) * dt,
+                "src_z": ("shot", acq.sources[:, 0]), "src_x": ("shot", acq.sources[:, 1]),
+                "rec_z": (("shot", "receiver"), acq.receivers[..., 0]),
+                "rec_x": (("shot", "receiver"), acq.receivers[..., 1])},
+        attrs={"units": "pressure (source units)", "dt": dt})
+
+
+def _prepare(vp, acq, w, dt, nt, space_order, pml_width, free_surface, dtype, vmax, freq):
+    wav = as_wavelets(w, acq.n_shots if isinstance(acq, Acquisition) else 1, int(nt) if np.isscalar(nt) else nt,
+                      np.dtype(dtype) if np.dtype(dtype) in (np.float32, np.float64) else np.float32)
+    f_ref = freq if freq is not None else max(dominant_frequency(wav, dt), 1e-6)
+    st = setup(vp, acq, dt, nt, space_order, pml_width, free_surface, dtype, vmax, f_ref,
+               fmax=max_frequency(wav, dt))
+    return st, wav
+
+
+def forward(vp: xr.DataArray, acq: Acquisition, w: np.ndarray, dt: float, nt: int,
+            space_order: int = 8, pml_width: int = 20, free_surface: bool = False,
+            dtype=np.float32, vmax: float | None = None, freq: float | None = None) -> xr.DataArray:
+    """Model shot records.
+
+    ``vp``: model (m/s), dims ("z", "x"); ``acq``: geometry; ``w``: wavelet
+    ``(nt,)`` or ``(n_shots, nt)``, sample k at time k*dt; ``dt`` s; ``nt``
+    samples. Returns a DataArray ``("shot", "receiver", "time")``.
+    ``vmax``/``freq`` override the CPML reference velocity and frequency
+    (default: model maximum, wavelet peak frequency).
+    """
+    st, wav = _prepare(vp, acq, w, dt, nt, space_order, pml_width, free_surface, dtype, vmax, freq)
+    data = np.stack([_shot_forward(st, i, wav[i]) for i in range(acq.n_shots)])
+    return _data_array(data, acq, st.dt)
+
+
+def adjoint(vp: xr.DataArray, acq: Acquisition, residual: np.ndarray, dt: float, nt: int,
+            space_order: int = 8, pml_width: int = 20, free_surface: bool = False,
+            dtype=np.float32, vmax: float | None = None, freq: float | None = None) -> np.ndarray:
+    """Transpose of :func:`forward` as a linear map from wavelets to traces.
+
+    ``residual``: ``(n_shots, n_rec, nt)``; returns ``(n_shots, nt)`` such that
+    ``<forward(w), d> = <w, adjoint(d)>`` to rounding. ``freq`` must match the
+    one the forward run used (pass it explicitly for a dot-product test).
+    """
+    r = np.asarray(residual)
+    if r.shape != (acq.n_shots, acq.n_receivers, nt):
+        raise ValueError(f"residual: shape {r.shape}, expected {(acq.n_shots, acq.n_receivers, nt)}")
+    if freq is None:
+        raise ValueError("freq: pass the CPML reference frequency used by the forward run")
+    st = setup(vp, acq, dt, nt, space_order, pml_width, free_surface, dtype, vmax, freq)
+    r = np.ascontiguousarray(r, dtype=st.dtype)
+    out = np.zeros((acq.n_shots, nt), dtype=st.dtype)
+    c2x, c2z, c1x, c1z = st.coefs
+    ax, bx, az, bz = st.cpml
+    fs = st.layout.free_surface
+    buf = np.empty(1, dtype=st.dtype)
+    for shot in range(acq.n_shots):
+        w, wp, zx, zz, px, pz = _zeros(st, 6)
+        rec_idx, rec_w = st.rec[0][shot], st.rec[1][shot]
+        src_idx, src_w = st.src[0][shot], st.src[1][shot]
+        K.inject(w, st.s, rec_idx, rec_w, r[shot, :, nt - 1])
+        for n in range(nt - 2, -1, -1):
+            K.gather(w, src_idx, src_w, buf)     # f^n sees W^{n+1}
+            out[shot, n] = buf[0]
+            K.adjoint_step(w, wp, st.s, c2x, c2z, c1x, c1z, ax, bx, az, bz, zx, zz, px, pz,
+                           *st.bounds, fs)
+            K.inject(wp, st.s, rec_idx, rec_w, r[shot, :, n])
+            w, wp = wp, w
+    return out
+
+
+def _snapshot_bytes(st: Setup) -> int:
+    NZ, NX = st.layout.shape
+    return st.dtype.itemsize * (2 * NZ * NX + 2 * NZ * len(st.xcols) + 2 * NX * len(st.zrows))

@@ -1,0 +1,70 @@
+"""Checks of a run's numerics before it starts: CFL stability and dispersion."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import xarray as xr
+
+from .grid import check_model
+from .stencils import second_derivative
+
+#: Fewest points per wavelength (at the wavelet's useful maximum frequency and
+#: the minimum velocity) below which numerical dispersion becomes visible.
+MIN_POINTS_PER_WAVELENGTH = {2: 10.0, 4: 6.0, 6: 5.0, 8: 4.0}
+
+
+class DispersionWarning(UserWarning):
+    """The grid samples the shortest wavelength too coarsely for the stencil."""
+
+
+def max_stable_dt(vmax: float, dz: float, dx: float, space_order: int) -> float:
+    """Largest stable dt (s) of the leapfrog scheme for this stencil and vmax.
+
+    Von Neumann: ``dt <= 2 / (vmax * sqrt(S * (1/dz^2 + 1/dx^2)))`` with ``S``
+    the largest eigenvalue of the 1-D second-derivative stencil (sum of the
+    absolute coefficients).
+    """
+    c = second_derivative(space_order)
+    s = abs(c[0]) + 2.0 * np.abs(c[1:]).sum()
+    return float(2.0 / (vmax * np.sqrt(s * (1.0 / dz ** 2 + 1.0 / dx ** 2))))
+
+
+def stable_dt(vp: xr.DataArray, space_order: int = 8, safety: float = 0.9) -> float:
+    """A stable time step (s) for ``vp``: ``safety`` times the CFL limit."""
+    if not 0 < safety <= 1:
+        raise ValueError(f"safety must be in (0, 1], got {safety!r}")
+    v, dz, dx = check_model(vp)
+    return safety * max_stable_dt(float(v.max()), dz, dx, space_order)
+
+
+def check_cfl(dt: float, vmax: float, dz: float, dx: float, space_order: int) -> None:
+    """Raise ``ValueError`` naming ``dt`` if the run would be unstable."""
+    if not np.isfinite(dt) or dt <= 0:
+        raise ValueError(f"dt must be a positive number of seconds, got {dt!r}")
+    limit = max_stable_dt(vmax, dz, dx, space_order)
+    if dt > limit:
+        raise ValueError(
+            f"dt={dt:.6g} s is unstable (CFL) for vmax={vmax:.6g} m/s, spacing "
+            f"dz={dz:g} m dx={dx:g} m and space_order={space_order}: dt must be <= "
+            f"{limit:.6g} s (fwi_core.stable_dt gives a safe value)")
+
+
+def points_per_wavelength(vmin: float, fmax: float, dz: float, dx: float) -> float:
+    """Grid points per shortest wavelength ``vmin / fmax / max(dz, dx)``."""
+    return float(vmin / fmax / max(dz, dx)) if fmax > 0 else np.inf
+
+
+def check_dispersion(vmin: float, fmax: float, dz: float, dx: float, space_order: int) -> float:
+    """Warn (:class:`DispersionWarning`) when the grid under-samples the wavelet.
+
+    Returns the points per wavelength."""
+    ppw = points_per_wavelength(vmin, fmax, dz, dx)
+    need = MIN_POINTS_PER_WAVELENGTH[space_order]
+    if ppw < need:
+        warnings.warn(
+            f"{ppw:.2f} points per wavelength at the wavelet's maximum useful frequency "
+            f"{fmax:.3g} Hz and vmin={vmin:.6g} m/s; space_order={space_order} needs about "
+            f"{need:g} to keep numerical dispersion invisible (refine the grid, raise "
+            f"space_order or low-pass the wavelet)", DispersionWarning, stacklevel=3)
+    return ppw
