@@ -240,11 +240,12 @@ def validate(cfg: dict, base_dir: str | os.PathLike | None = None, schema: dict 
     errs = schema_errors(cfg, schema)
     if errs:
         raise ConfigError(errs)
+    raw_runs = copy.deepcopy(cfg.get("runs", {"default": {}}))  # overrides only, no defaults
     cfg = fill_defaults(copy.deepcopy(cfg), schema, schema)
     inv_schema = schema["$defs"]["inversion"]
     base_inv = cfg.get("inversion", {})
     runs = {}
-    for name, over in cfg["runs"].items():
+    for name, over in raw_runs.items():
         runs[name] = fill_defaults(deep_merge(base_inv, over), inv_schema, schema)
     cfg["runs"] = runs
     cfg.setdefault("inversion", fill_defaults({}, inv_schema, schema))

@@ -1,0 +1,123 @@
+"""Config schema and validation: clear errors naming the key and allowed values."""
+import copy
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from fwi_core import config as fc
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def default():
+    return fc.load_yaml(ROOT / "config" / "config.yaml")
+
+
+@pytest.mark.parametrize("name", ["config.yaml", "marmousi2.yaml", "sweep.yaml"])
+def test_shipped_configs_validate(name):
+    cfg = fc.validate_file(ROOT / "config" / name, base_dir=ROOT)
+    assert cfg["runs"]
+    for inv in cfg["runs"].values():
+        assert inv["bands"] and "initial" in inv
+
+
+def test_defaults_filled_and_runs_merged(default):
+    cfg = fc.validate(default, base_dir=ROOT)
+    run = cfg["runs"]["default"]
+    assert run["optimizer"]["method"] == "lbfgs"
+    assert run["line_search"]["trials"] == [0.5, 1.0, 2.0]
+    assert cfg["execution"]["shots_per_job"] == "auto"
+
+
+def test_run_override_deep_merge(default):
+    default["runs"] = {"a": {}, "b": {"optimizer": {"method": "nlcg"}, "bands": [{"fmax": 5, "iterations": 2}]}}
+    cfg = fc.validate(default, base_dir=ROOT)
+    assert cfg["runs"]["a"]["optimizer"]["method"] == "lbfgs"
+    assert cfg["runs"]["b"]["optimizer"] == {"method": "nlcg", "memory": 5, "nlcg_beta": "pr"}
+    assert len(cfg["runs"]["b"]["bands"]) == 1
+
+
+def _errors(cfg):
+    with pytest.raises(fc.ConfigError) as e:
+        fc.validate(cfg, base_dir=ROOT)
+    return str(e.value)
+
+
+def test_unknown_key_named(default):
+    default["inversion"]["optimiser"] = {"method": "lbfgs"}
+    msg = _errors(default)
+    assert "unknown key 'inversion.optimiser'" in msg
+    assert "optimizer" in msg  # the allowed keys are listed
+
+
+def test_unknown_top_level_and_nested_in_run(default):
+    default["colour"] = 1
+    default["runs"]["default"] = {"line_search": {"trails": [1]}}
+    msg = _errors(default)
+    assert "unknown key 'colour'" in msg
+    assert "unknown key 'runs.default.line_search.trails'" in msg
+
+
+def test_enum_lists_allowed_values(default):
+    default["inversion"]["optimizer"]["method"] = "bfgs"
+    msg = _errors(default)
+    assert "inversion.optimizer.method" in msg and "'sd'" in msg and "'nlcg'" in msg and "'lbfgs'" in msg
+
+
+def test_type_and_range_errors(default):
+    default["inversion"]["bands"][0]["fmax"] = -3
+    default["acquisition"]["n_shots"] = "ten"
+    msg = _errors(default)
+    assert "inversion.bands.[0].fmax" in msg or "inversion.bands[0].fmax" in msg
+    assert "acquisition.n_shots" in msg
+
+
+def test_misfit_name_checked_against_registry(default):
+    default["inversion"]["misfit"]["name"] = "l3"
+    msg = _errors(default)
+    assert "misfit.name" in msg and "'l2'" in msg
+
+
+def test_semantic_errors(default):
+    d = copy.deepcopy(default)
+    d["inversion"]["bands"][0]["fmin"] = 10.0
+    d["inversion"]["bounds"] = [3000, 2000]
+    msg = _errors(d)
+    assert "fmin" in msg and "bounds" in msg
+    d = copy.deepcopy(default)
+    d["true_model"] = {"file": "nope.npy"}
+    msg = _errors(d)
+    assert "true_model.spacing" in msg and "not found" in msg
+    d = copy.deepcopy(default)
+    d["acquisition"] = {"n_shots": 3}
+    assert "acquisition" in _errors(d)
+
+
+def test_hash_stable():
+    assert fc.config_hash({"a": 4, "b": [1, 2]}) == fc.config_hash({"b": [1.0, 2], "a": 4.0})
+    assert fc.config_hash({"a": 4}) != fc.config_hash({"a": 5})
+
+
+def test_shot_groups_and_auto():
+    assert fc.shot_groups(5, 2) == [[0, 1], [2, 3], [4]]
+    assert fc.auto_shots_per_job(100, (50, 50), 50, min_groups=1) == 100
+    assert fc.auto_shots_per_job(100, (50, 50), 50, min_groups=2) == 50
+    assert fc.auto_shots_per_job(10, (2000, 2000), 5000) == 1
+
+
+def test_snakemake_rejects_bad_config_cleanly(tmp_path, default):
+    default["inversion"]["optimizer"]["method"] = "bfgs"
+    default["inversion"]["precondition"]["smothing"] = 1
+    p = tmp_path / "bad.yaml"
+    p.write_text(yaml.safe_dump(default))
+    r = subprocess.run([sys.executable, "-m", "snakemake", "-n", "-s", str(ROOT / "Snakefile"), "-d", str(tmp_path),
+                        "--configfile", str(p), "--cores", "1"], capture_output=True, text=True)
+    out = r.stdout + r.stderr
+    assert r.returncode != 0
+    assert "inversion.optimizer.method" in out and "'lbfgs'" in out
+    assert "unknown key 'inversion.precondition.smothing'" in out
+    assert "Traceback" not in out
