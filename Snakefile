@@ -16,6 +16,21 @@ except fwicfg.ConfigError as err:
     sys.stderr.write(f"\nFWI workflow: {err}\n\n")
     sys.exit(1)
 
+# Snakemake finds a workflow profile only in profiles/default next to the Snakefile
+# or the working directory; ours lives in workflow/profiles/default (fixed layout).
+# Apply its two settings that matter for resume when it was not loaded (a CLI
+# --workflow-profile or explicit flags still win because they change the defaults).
+_PROFILE = fwicfg.load_yaml(os.path.join(workflow.basedir, "workflow", "profiles", "default", "config.yaml"))
+try:
+    from snakemake.settings.types import RerunTrigger as _RT
+
+    if _PROFILE.get("rerun-incomplete") and not workflow.dag_settings.force_incomplete:
+        workflow.dag_settings.force_incomplete = True
+    if set(workflow.dag_settings.rerun_triggers) == set(_RT.all()) and _PROFILE.get("rerun-triggers"):
+        workflow.dag_settings.rerun_triggers = frozenset(_RT.parse_choices_set(_PROFILE["rerun-triggers"]))
+except Exception:  # other Snakemake versions: pass --workflow-profile workflow/profiles/default
+    pass
+
 PLAN = fwicfg.plan(CFG, base_dir=workflow.basedir, cores=workflow.cores or 1)
 
 
