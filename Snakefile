@@ -4,8 +4,14 @@
 import os
 import sys
 
-sys.path.insert(0, workflow.basedir)
-from fwi_core import config as fwicfg
+import importlib.util
+
+# fwi_core/config.py is loaded on its own: importing the package would load the
+# whole engine (numba, scipy) and cost seconds on every `snakemake` call.
+_spec = importlib.util.spec_from_file_location("fwi_config", os.path.join(workflow.basedir, "fwi_core", "config.py"))
+fwicfg = importlib.util.module_from_spec(_spec)
+sys.modules["fwi_config"] = fwicfg
+_spec.loader.exec_module(fwicfg)
 
 if not workflow.overwrite_configfiles:
     configfile: os.path.join(workflow.basedir, "config", "config.yaml")

@@ -220,12 +220,30 @@ def _check_inversion(inv: dict, key: str, cfg: dict, base_dir, errs: list[str]) 
     if ls["max_change"] < ls["first_change"]:
         errs.append(f"key '{key}.line_search.max_change': {ls['max_change']} must be >= first_change "
                     f"({ls['first_change']})")
-    from . import misfits
-
+    names = misfit_names()
     name = inv["misfit"]["name"]
-    if name not in misfits.names():
+    if name not in names:
         errs.append(f"key '{key}.misfit.name': {name!r} is not allowed; allowed values: "
-                    + ", ".join(repr(n) for n in misfits.names()))
+                    + ", ".join(repr(n) for n in names))
+
+
+def misfit_names() -> list[str]:
+    """Names in the misfit registry (works when this module is loaded stand-alone,
+    as the Snakefile does to avoid importing the whole engine)."""
+    try:
+        from . import misfits
+    except ImportError:
+        import importlib.util
+        import sys
+
+        mod = sys.modules.get("_fwi_core_misfits")
+        if mod is None:
+            spec = importlib.util.spec_from_file_location("_fwi_core_misfits", Path(__file__).with_name("misfits.py"))
+            mod = importlib.util.module_from_spec(spec)
+            sys.modules["_fwi_core_misfits"] = mod
+            spec.loader.exec_module(mod)
+        misfits = mod
+    return misfits.names()
 
 
 def validate(cfg: dict, base_dir: str | os.PathLike | None = None, schema: dict | None = None) -> dict:
