@@ -537,6 +537,22 @@ def available(engine: str) -> tuple[bool, str]:
     return True, ""
 
 
+def merge_rounds(results: list[dict]) -> dict:
+    """Pool the worker results of one case over ``--rounds`` subprocesses:
+    all timed runs together, median first call, max peak RSS, mean load."""
+    ok = [r for r in results if r["status"] == "ok"]
+    if not ok:
+        return results[-1]
+    merged = dict(ok[-1])
+    merged.update(
+        times_s=[t for r in ok for t in r["times_s"]],
+        first_call_s=statistics.median(r["first_call_s"] for r in ok),
+        peak_rss_mb=max(r["peak_rss_mb"] for r in ok),
+        other_load=statistics.fmean(r["other_load"] for r in ok),
+        rounds=len(ok))
+    return merged
+
+
 def summarise(engine: str, mode: str, p: Problem, r: dict) -> dict:
     """Turn a worker result into a table row (medians, Mpt/s)."""
     row = {"grid": p.grid, "engine": engine, "mode": mode, "status": r["status"],
@@ -626,7 +642,8 @@ def header(problems: list[Problem], args) -> str:
             f"- grid {p.grid}: interior {p.shape[0]}x{p.shape[1]}, padded {pz}x{px} "
             f"(PML {PML}) = {p.padded_points} pts; order {SPACE_ORDER}; dt={p.dt * 1e3:.4f} ms "
             f"({p.dt_source}); nt={p.nt} ({p.nt * p.dt:.2f} s); 1 shot, "
-            f"{p.shape[1]} receivers; median of {p.runs} runs after 1 warm-up")
+            f"{p.shape[1]} receivers; median of {p.runs} runs after 1 warm-up"
+            + (f", x {args.rounds} interleaved rounds" if args.rounds > 1 else ""))
     lines += [
         "- Mpt/s = padded points x nt / median wall s (gradient: forward + adjoint + "
         "imaging wall time); x fwi_core = Mpt/s ratio (>1: faster than ours)",
@@ -646,6 +663,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--engines", default="fwi_core,deepwave,devito,stream",
                     help="comma list from fwi_core,deepwave,devito,stream")
     ap.add_argument("--modes", default="forward,gradient", help="comma list")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="repeat every case in this many interleaved subprocess rounds "
+                    "(each: 1 warm-up + --runs timed); medians pool all rounds")
     ap.add_argument("--steps", type=int, default=None, help="override nt (quick checks)")
     ap.add_argument("--quick", action="store_true",
                     help="smoke test: --runs 1 --steps 200 unless given")
@@ -687,21 +707,31 @@ def main(argv=None) -> int:
                     args.threads, args.timeout, args.quiet_wait)
         triad = res.get("gbs")
 
+    engines = [e for e in ENGINES if e in wanted]
+    skipped = {e: why for e in engines for ok, why in [available(e)] if not ok}
+    cases = [(p, e, m) for p in problems for e in engines if e not in skipped for m in modes]
+    # rounds are interleaved (every case once, then again) so that a burst of
+    # load from other users hits all engines alike rather than one of them
+    results: dict[tuple, list[dict]] = {}
+    for k in range(args.rounds):
+        for p, engine, mode in cases:
+            print(f"round {k + 1}/{args.rounds}: {p.grid} {engine} {mode} (nt={p.nt}) ...",
+                  file=sys.stderr, flush=True)
+            spec = {"engine": engine, "mode": mode, "problem": dataclasses.asdict(p)}
+            results.setdefault((p.grid, engine, mode), []).append(
+                spawn(spec, args.threads, args.timeout, args.quiet_wait))
+
     rows = []
     for p in problems:
         grid_rows = []
-        for engine in (e for e in ENGINES if e in wanted):
-            ok, why = available(engine)
+        for engine in engines:
             for mode in modes:
-                if not ok:
+                if engine in skipped:
                     grid_rows.append({"grid": p.grid, "engine": engine, "mode": mode,
-                                      "status": "skipped", "notes": [why]})
-                    continue
-                print(f"running {p.grid} {engine} {mode} (nt={p.nt}) ...",
-                      file=sys.stderr, flush=True)
-                spec = {"engine": engine, "mode": mode, "problem": dataclasses.asdict(p)}
-                res = spawn(spec, args.threads, args.timeout, args.quiet_wait)
-                grid_rows.append(summarise(engine, mode, p, res))
+                                      "status": "skipped", "notes": [skipped[engine]]})
+                else:
+                    res = merge_rounds(results[(p.grid, engine, mode)])
+                    grid_rows.append(summarise(engine, mode, p, res))
         if triad:
             ours_fwd = next((r for r in grid_rows if r["engine"] == "fwi_core"
                              and r["mode"] == "forward"), None)
