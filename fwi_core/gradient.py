@@ -8,8 +8,8 @@ from . import kernels as K
 from . import misfits
 from .acquisition import Acquisition
 from .checkpointing import recompute_factor, schedule, snapshots_for_budget
-from .propagation import (DEFAULT_MEMORY_BUDGET, Setup, _advance, _execute, _op_args, _prepare,
-                          _snapshot_bytes, _zeros)
+from .propagation import (DEFAULT_MEMORY_BUDGET, Setup, _op_args, _prepare, _snapshot_bytes,
+                          _zeros, threads_for)
 
 _CODES = {"advance": 0, "save": 1, "restore": 2, "reverse": 3}
 
@@ -44,7 +44,7 @@ def _shot_gradient(st: Setup, shot: int, wav: np.ndarray, obs: np.ndarray, misfi
     first_rev = int(np.argmax(actions[:, 0] == _CODES["reverse"]))
     dummy_adj = np.zeros((1, 1), dtype=st.dtype)
     # 1. forward sweep to S_{n-1}, recording, saving snapshots on the way
-    cur, u, um, w, wp = _execute(actions[:first_rev], 0, u, um, psx, psz, zex, zez, us, ums, xaux, zaux,
+    cur, u, um, w, wp = K.execute(actions[:first_rev], 0, u, um, psx, psz, zex, zez, us, ums, xaux, zaux,
                                  st.xcols, st.zrows, slot_step, *op, src_idx, src_w, wav,
                                  rec_idx, rec_w, syn, True, w, wp, zx, zz, px, pz, g, h, illum, dummy_adj)
     # 2. the last two samples: u^{nt-2} from the state, u^{nt-1} from a step on copies
@@ -52,7 +52,7 @@ def _shot_gradient(st: Setup, shot: int, wav: np.ndarray, obs: np.ndarray, misfi
     K.gather(u, rec_idx, rec_w, buf)
     syn[:, nt - 2] = buf
     aux = [a.copy() for a in (psx, psz, zex, zez)]
-    up, _ = _advance(1, nt - 2, u.copy(), um.copy(), *aux, *op, src_idx, src_w, wav,
+    up, _ = K.advance(1, nt - 2, u.copy(), um.copy(), *aux, *op, src_idx, src_w, wav,
                      rec_idx, rec_w, syn, False)
     K.gather(up, rec_idx, rec_w, buf)
     syn[:, nt - 1] = buf
@@ -61,7 +61,7 @@ def _shot_gradient(st: Setup, shot: int, wav: np.ndarray, obs: np.ndarray, misfi
     adj = np.ascontiguousarray(adj, dtype=st.dtype)
     K.inject(w, st.s, rec_idx, rec_w, adj[:, nt - 1])
     # 4. reverse sweep: recompute from snapshots, image and step the adjoint field
-    _execute(actions[first_rev:], cur, u, um, psx, psz, zex, zez, us, ums, xaux, zaux,
+    K.execute(actions[first_rev:], cur, u, um, psx, psz, zex, zez, us, ums, xaux, zaux,
              st.xcols, st.zrows, slot_step, *op, src_idx, src_w, wav,
              rec_idx, rec_w, syn, False, w, wp, zx, zz, px, pz, g, h, illum, adj)
     return float(J), syn
@@ -72,7 +72,7 @@ def gradient(vp: xr.DataArray, acq: Acquisition, w: np.ndarray, d_obs, dt: float
              space_order: int = 8, pml_width: int = 20, free_surface: bool = False,
              vmax: float | None = None, freq: float | None = None,
              memory_budget: int = DEFAULT_MEMORY_BUDGET, illumination: bool = False,
-             return_info: bool = False):
+             return_info: bool = False, num_threads: int | None = None):
     """Misfit and its gradient with respect to vp, by the adjoint-state method.
 
     ``d_obs``: observed data, DataArray or array ``(n_shots, n_rec, nt)``.
@@ -83,7 +83,7 @@ def gradient(vp: xr.DataArray, acq: Acquisition, w: np.ndarray, d_obs, dt: float
     ``vp`` (dJ/dvp, misfit units per m/s); with ``illumination=True`` also the
     pseudo-Hessian diagonal ``sum_t (d2u/dt2)^2 dt`` summed over shots (same
     grid); with ``return_info=True`` a dict (snapshots, recompute factor,
-    synthetic data) last.
+    synthetic data) last. ``num_threads`` as in :func:`fwi_core.forward`.
     """
     misfit_fn = misfits.get(misfit)
     st, wav = _prepare(vp, acq, w, dt, nt, space_order, pml_width, free_surface, dtype, vmax, freq)
@@ -99,11 +99,12 @@ def gradient(vp: xr.DataArray, acq: Acquisition, w: np.ndarray, d_obs, dt: float
     h = np.zeros(st.layout.shape, dtype=st.dtype) if illumination else np.zeros((1, 1), st.dtype)
     J = 0.0
     syn = []
-    for shot in range(acq.n_shots):
-        Js, d = _shot_gradient(st, shot, wav[shot], obs[shot].astype(st.dtype), misfit_fn,
-                               actions, n_snap, g, h, illumination)
-        J += Js
-        syn.append(d)
+    with threads_for(st.layout.n_points, num_threads):
+        for shot in range(acq.n_shots):
+            Js, d = _shot_gradient(st, shot, wav[shot], obs[shot].astype(st.dtype), misfit_fn,
+                                   actions, n_snap, g, h, illumination)
+            J += Js
+            syn.append(d)
     # dJ/ds = g / s with s = dt^2 vp^2, so dJ/dvp = g * 2 / vp; then fold the padding back
     gv = st.layout.pad_adjoint(g.astype(np.float64) * 2.0 / st.vp_pad)
     grad = xr.DataArray(gv.astype(st.dtype), dims=vp.dims, coords=vp.coords, name="gradient",

@@ -255,3 +255,89 @@ def image_source(g, w, idx, wts, amp):
         for k in range(idx.shape[1]):
             q = idx[p, k]
             gf[q] += wf[q] * wts[p, k] * amp[p]
+
+
+# ---------------------------------------------------------------- time loops
+# Kept in this module so that numba's on-disk cache, invalidated per source
+# file, never pairs a cached loop with a stale kernel.
+
+_LOOP_OPTS = dict(cache=True, error_model="numpy", boundscheck=False)
+
+@njit(**_LOOP_OPTS)
+def advance(k, n0, u, um, psx, psz, zex, zez, s, c2x, c2z, c1x, c1z, ax, bx, az, bz, b, fs,
+             src_idx, src_w, wav, rec_idx, rec_w, syn, record):
+    """k forward steps from state n0; records u^n (n = n0..n0+k-1) if ``record``.
+    Returns the (u, um) pair of the new state."""
+    fz, ze, xs, xe, zc0, zc1, xc0, xc1 = b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]
+    buf = np.empty(rec_idx.shape[0], dtype=u.dtype)
+    amp = np.empty(1, dtype=u.dtype)
+    for n in range(n0, n0 + k):
+        if record:
+            gather(u, rec_idx, rec_w, buf)
+            syn[:, n] = buf
+        forward_step(u, um, um, s, c2x, c2z, c1x, c1z, ax, bx, az, bz, psx, psz, zex, zez,
+                       fz, ze, xs, xe, zc0, zc1, xc0, xc1, fs)
+        amp[0] = wav[n]
+        inject(um, s, src_idx, src_w, amp)
+        u, um = um, u
+    return u, um
+
+
+@njit(**_LOOP_OPTS)
+def _save(slot, u, um, psx, psz, zex, zez, us, ums, xaux, zaux, xcols, zrows):
+    us[slot] = u
+    ums[slot] = um
+    for q in range(xcols.shape[0]):
+        c = xcols[q]
+        xaux[slot, 0, :, q] = psx[:, c]
+        xaux[slot, 1, :, q] = zex[:, c]
+    for q in range(zrows.shape[0]):
+        r = zrows[q]
+        zaux[slot, 0, q, :] = psz[r, :]
+        zaux[slot, 1, q, :] = zez[r, :]
+
+
+@njit(**_LOOP_OPTS)
+def _restore(slot, u, um, psx, psz, zex, zez, us, ums, xaux, zaux, xcols, zrows):
+    u[:] = us[slot]
+    um[:] = ums[slot]
+    for q in range(xcols.shape[0]):
+        c = xcols[q]
+        psx[:, c] = xaux[slot, 0, :, q]
+        zex[:, c] = xaux[slot, 1, :, q]
+    for q in range(zrows.shape[0]):
+        r = zrows[q]
+        psz[r, :] = zaux[slot, 0, q, :]
+        zez[r, :] = zaux[slot, 1, q, :]
+
+
+@njit(**_LOOP_OPTS)
+def execute(actions, cur, u, um, psx, psz, zex, zez, us, ums, xaux, zaux, xcols, zrows, slot_step,
+             s, c2x, c2z, c1x, c1z, ax, bx, az, bz, b, fs,
+             src_idx, src_w, wav, rec_idx, rec_w, syn, record,
+             w, wp, zx, zz, px, pz, g, h, illum, adj):
+    """Run checkpoint-schedule actions (codes: 0 advance, 1 save, 2 restore, 3 reverse).
+    Returns (cur, u, um, w, wp)."""
+    fz, ze, xs, xe, zc0, zc1, xc0, xc1 = b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]
+    amp = np.empty(1, dtype=u.dtype)
+    for a in range(actions.shape[0]):
+        code, arg = actions[a, 0], actions[a, 1]
+        if code == 0:
+            u, um = advance(arg, cur, u, um, psx, psz, zex, zez, s, c2x, c2z, c1x, c1z,
+                             ax, bx, az, bz, b, fs, src_idx, src_w, wav, rec_idx, rec_w, syn, record)
+            cur += arg
+        elif code == 1:
+            _save(arg, u, um, psx, psz, zex, zez, us, ums, xaux, zaux, xcols, zrows)
+            slot_step[arg] = cur
+        elif code == 2:
+            _restore(arg, u, um, psx, psz, zex, zez, us, ums, xaux, zaux, xcols, zrows)
+            cur = slot_step[arg]
+        else:
+            n = arg  # image step n with W^{n+1} = w, then W^n into wp
+            reverse_step(u, s, c2x, c2z, c1x, c1z, ax, bx, az, bz, psx, psz, zex, zez,
+                           w, wp, zx, zz, px, pz, g, h, illum, fz, ze, xs, xe, zc0, zc1, xc0, xc1, fs)
+            amp[0] = wav[n]
+            image_source(g, w, src_idx, src_w, amp)
+            inject(wp, s, rec_idx, rec_w, adj[:, n])
+            w, wp = wp, w
+    return cur, u, um, w, wp

@@ -6,12 +6,12 @@ u^n, u^{n-1} and the source sample f^n; sample n of a trace is ``R u^n``.
 """
 from __future__ import annotations
 
-import warnings
+import contextlib
 from dataclasses import dataclass
 
 import numpy as np
+import numba
 import xarray as xr
-from numba import njit
 
 from . import kernels as K
 from .acquisition import Acquisition, point_operators
@@ -25,6 +25,27 @@ from .wavelets import as_wavelets, dominant_frequency, max_frequency
 #: Default memory for checkpoints of one gradient (bytes): keeps a Marmousi-size
 #: gradient (a few thousand steps) well under 1 GB in all.
 DEFAULT_MEMORY_BUDGET = 512 * 2 ** 20
+#: Below this many grid points per step a single thread is faster: the cost of
+#: starting a parallel region (and, on a busy machine, of waiting for the other
+#: core) exceeds the work it shares.
+SERIAL_BELOW_POINTS = 40_000
+
+
+@contextlib.contextmanager
+def threads_for(n_points: int, num_threads: int | None):
+    """Run the kernels with ``num_threads`` threads (None: 1 for small grids,
+    else numba's default), restoring the previous setting afterwards."""
+    if num_threads is not None and (isinstance(num_threads, bool) or int(num_threads) != num_threads
+                                    or not 1 <= num_threads <= numba.config.NUMBA_NUM_THREADS):
+        raise ValueError(f"num_threads must be an integer in [1, {numba.config.NUMBA_NUM_THREADS}], "
+                         f"got {num_threads!r}")
+    n = num_threads or (1 if n_points < SERIAL_BELOW_POINTS else numba.config.NUMBA_NUM_THREADS)
+    before = numba.get_num_threads()
+    numba.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        numba.set_num_threads(before)
 
 
 @dataclass(frozen=True, eq=False)
@@ -117,88 +138,6 @@ def setup(vp: xr.DataArray, acq: Acquisition, dt: float, nt: int, space_order: i
         xcols=xcols, zrows=zrows)
 
 
-# ---------------------------------------------------------------- time loops (numba)
-
-@njit(cache=True)
-def _advance(k, n0, u, um, psx, psz, zex, zez, s, c2x, c2z, c1x, c1z, ax, bx, az, bz, b, fs,
-             src_idx, src_w, wav, rec_idx, rec_w, syn, record):
-    """k forward steps from state n0; records u^n (n = n0..n0+k-1) if ``record``.
-    Returns the (u, um) pair of the new state."""
-    fz, ze, xs, xe, zc0, zc1, xc0, xc1 = b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]
-    buf = np.empty(rec_idx.shape[0], dtype=u.dtype)
-    amp = np.empty(1, dtype=u.dtype)
-    for n in range(n0, n0 + k):
-        if record:
-            K.gather(u, rec_idx, rec_w, buf)
-            syn[:, n] = buf
-        K.forward_step(u, um, um, s, c2x, c2z, c1x, c1z, ax, bx, az, bz, psx, psz, zex, zez,
-                       fz, ze, xs, xe, zc0, zc1, xc0, xc1, fs)
-        amp[0] = wav[n]
-        K.inject(um, s, src_idx, src_w, amp)
-        u, um = um, u
-    return u, um
-
-
-@njit(cache=True)
-def _save(slot, u, um, psx, psz, zex, zez, us, ums, xaux, zaux, xcols, zrows):
-    us[slot] = u
-    ums[slot] = um
-    for q in range(xcols.shape[0]):
-        c = xcols[q]
-        xaux[slot, 0, :, q] = psx[:, c]
-        xaux[slot, 1, :, q] = zex[:, c]
-    for q in range(zrows.shape[0]):
-        r = zrows[q]
-        zaux[slot, 0, q, :] = psz[r, :]
-        zaux[slot, 1, q, :] = zez[r, :]
-
-
-@njit(cache=True)
-def _restore(slot, u, um, psx, psz, zex, zez, us, ums, xaux, zaux, xcols, zrows):
-    u[:] = us[slot]
-    um[:] = ums[slot]
-    for q in range(xcols.shape[0]):
-        c = xcols[q]
-        psx[:, c] = xaux[slot, 0, :, q]
-        zex[:, c] = xaux[slot, 1, :, q]
-    for q in range(zrows.shape[0]):
-        r = zrows[q]
-        psz[r, :] = zaux[slot, 0, q, :]
-        zez[r, :] = zaux[slot, 1, q, :]
-
-
-@njit(cache=True)
-def _execute(actions, cur, u, um, psx, psz, zex, zez, us, ums, xaux, zaux, xcols, zrows, slot_step,
-             s, c2x, c2z, c1x, c1z, ax, bx, az, bz, b, fs,
-             src_idx, src_w, wav, rec_idx, rec_w, syn, record,
-             w, wp, zx, zz, px, pz, g, h, illum, adj):
-    """Run checkpoint-schedule actions (codes: 0 advance, 1 save, 2 restore, 3 reverse).
-    Returns (cur, u, um, w, wp)."""
-    fz, ze, xs, xe, zc0, zc1, xc0, xc1 = b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]
-    amp = np.empty(1, dtype=u.dtype)
-    for a in range(actions.shape[0]):
-        code, arg = actions[a, 0], actions[a, 1]
-        if code == 0:
-            u, um = _advance(arg, cur, u, um, psx, psz, zex, zez, s, c2x, c2z, c1x, c1z,
-                             ax, bx, az, bz, b, fs, src_idx, src_w, wav, rec_idx, rec_w, syn, record)
-            cur += arg
-        elif code == 1:
-            _save(arg, u, um, psx, psz, zex, zez, us, ums, xaux, zaux, xcols, zrows)
-            slot_step[arg] = cur
-        elif code == 2:
-            _restore(arg, u, um, psx, psz, zex, zez, us, ums, xaux, zaux, xcols, zrows)
-            cur = slot_step[arg]
-        else:
-            n = arg  # image step n with W^{n+1} = w, then W^n into wp
-            K.reverse_step(u, s, c2x, c2z, c1x, c1z, ax, bx, az, bz, psx, psz, zex, zez,
-                           w, wp, zx, zz, px, pz, g, h, illum, fz, ze, xs, xe, zc0, zc1, xc0, xc1, fs)
-            amp[0] = wav[n]
-            K.image_source(g, w, src_idx, src_w, amp)
-            K.inject(wp, s, rec_idx, rec_w, adj[:, n])
-            w, wp = wp, w
-    return cur, u, um, w, wp
-
-
 # ---------------------------------------------------------------- drivers
 
 def _zeros(setup: Setup, n: int = 1) -> list[np.ndarray]:
@@ -217,7 +156,7 @@ def _shot_forward(st: Setup, shot: int, wav: np.ndarray) -> np.ndarray:
     u, um, psx, psz, zex, zez = _zeros(st, 6)
     rec_idx, rec_w = st.rec[0][shot], st.rec[1][shot]
     syn = np.zeros((rec_idx.shape[0], st.nt), dtype=st.dtype)
-    u, um = _advance(st.nt - 1, 0, u, um, psx, psz, zex, zez, *_op_args(st),
+    u, um = K.advance(st.nt - 1, 0, u, um, psx, psz, zex, zez, *_op_args(st),
                      st.src[0][shot], st.src[1][shot], wav, rec_idx, rec_w, syn, True)
     buf = np.empty(rec_idx.shape[0], dtype=st.dtype)
     K.gather(u, rec_idx, rec_w, buf)
@@ -238,33 +177,43 @@ def _data_array(data: np.ndarray, acq: Acquisition, dt: float) -> xr.DataArray:
 
 
 def _prepare(vp, acq, w, dt, nt, space_order, pml_width, free_surface, dtype, vmax, freq):
-    wav = as_wavelets(w, acq.n_shots if isinstance(acq, Acquisition) else 1, int(nt) if np.isscalar(nt) else nt,
-                      np.dtype(dtype) if np.dtype(dtype) in (np.float32, np.float64) else np.float32)
+    """Validate a run, build its operator and return it with the ``(n_shots, nt)`` wavelets."""
+    if not isinstance(acq, Acquisition):
+        raise ValueError("acq must be a fwi_core.Acquisition")
+    if isinstance(nt, bool) or int(nt) != nt or nt < 2:
+        raise ValueError(f"nt must be an integer >= 2, got {nt!r}")
+    if not np.isfinite(dt) or dt <= 0:
+        raise ValueError(f"dt must be a positive number of seconds, got {dt!r}")
+    wav = as_wavelets(w, acq.n_shots, int(nt), np.float64)
     f_ref = freq if freq is not None else max(dominant_frequency(wav, dt), 1e-6)
-    st = setup(vp, acq, dt, nt, space_order, pml_width, free_surface, dtype, vmax, f_ref,
+    st = setup(vp, acq, dt, int(nt), space_order, pml_width, free_surface, dtype, vmax, f_ref,
                fmax=max_frequency(wav, dt))
-    return st, wav
+    return st, wav.astype(st.dtype)
 
 
 def forward(vp: xr.DataArray, acq: Acquisition, w: np.ndarray, dt: float, nt: int,
             space_order: int = 8, pml_width: int = 20, free_surface: bool = False,
-            dtype=np.float32, vmax: float | None = None, freq: float | None = None) -> xr.DataArray:
+            dtype=np.float32, vmax: float | None = None, freq: float | None = None,
+            num_threads: int | None = None) -> xr.DataArray:
     """Model shot records.
 
     ``vp``: model (m/s), dims ("z", "x"); ``acq``: geometry; ``w``: wavelet
     ``(nt,)`` or ``(n_shots, nt)``, sample k at time k*dt; ``dt`` s; ``nt``
     samples. Returns a DataArray ``("shot", "receiver", "time")``.
     ``vmax``/``freq`` override the CPML reference velocity and frequency
-    (default: model maximum, wavelet peak frequency).
+    (default: model maximum, wavelet peak frequency); ``num_threads`` the
+    kernel threads (default: all, or 1 on small grids).
     """
     st, wav = _prepare(vp, acq, w, dt, nt, space_order, pml_width, free_surface, dtype, vmax, freq)
-    data = np.stack([_shot_forward(st, i, wav[i]) for i in range(acq.n_shots)])
+    with threads_for(st.layout.n_points, num_threads):
+        data = np.stack([_shot_forward(st, i, wav[i]) for i in range(acq.n_shots)])
     return _data_array(data, acq, st.dt)
 
 
 def adjoint(vp: xr.DataArray, acq: Acquisition, residual: np.ndarray, dt: float, nt: int,
             space_order: int = 8, pml_width: int = 20, free_surface: bool = False,
-            dtype=np.float32, vmax: float | None = None, freq: float | None = None) -> np.ndarray:
+            dtype=np.float32, vmax: float | None = None, freq: float | None = None,
+            num_threads: int | None = None) -> np.ndarray:
     """Transpose of :func:`forward` as a linear map from wavelets to traces.
 
     ``residual``: ``(n_shots, n_rec, nt)``; returns ``(n_shots, nt)`` such that
@@ -282,20 +231,30 @@ def adjoint(vp: xr.DataArray, acq: Acquisition, residual: np.ndarray, dt: float,
     c2x, c2z, c1x, c1z = st.coefs
     ax, bx, az, bz = st.cpml
     fs = st.layout.free_surface
-    buf = np.empty(1, dtype=st.dtype)
-    for shot in range(acq.n_shots):
-        w, wp, zx, zz, px, pz = _zeros(st, 6)
-        rec_idx, rec_w = st.rec[0][shot], st.rec[1][shot]
-        src_idx, src_w = st.src[0][shot], st.src[1][shot]
-        K.inject(w, st.s, rec_idx, rec_w, r[shot, :, nt - 1])
-        for n in range(nt - 2, -1, -1):
-            K.gather(w, src_idx, src_w, buf)     # f^n sees W^{n+1}
-            out[shot, n] = buf[0]
-            K.adjoint_step(w, wp, st.s, c2x, c2z, c1x, c1z, ax, bx, az, bz, zx, zz, px, pz,
-                           *st.bounds, fs)
-            K.inject(wp, st.s, rec_idx, rec_w, r[shot, :, n])
-            w, wp = wp, w
+    with threads_for(st.layout.n_points, num_threads):
+        for shot in range(acq.n_shots):
+            _shot_adjoint(st, shot, r[shot], out[shot])
     return out
+
+
+def _shot_adjoint(st: Setup, shot: int, r: np.ndarray, out: np.ndarray) -> None:
+    """Source-side adjoint ``out (nt,)`` of one shot's residual ``r (n_rec, nt)``."""
+    nt = st.nt
+    c2x, c2z, c1x, c1z = st.coefs
+    ax, bx, az, bz = st.cpml
+    fs = st.layout.free_surface
+    buf = np.empty(1, dtype=st.dtype)
+    w, wp, zx, zz, px, pz = _zeros(st, 6)
+    rec_idx, rec_w = st.rec[0][shot], st.rec[1][shot]
+    src_idx, src_w = st.src[0][shot], st.src[1][shot]
+    K.inject(w, st.s, rec_idx, rec_w, r[:, nt - 1])
+    for n in range(nt - 2, -1, -1):
+        K.gather(w, src_idx, src_w, buf)     # f^n sees W^{n+1}
+        out[n] = buf[0]
+        K.adjoint_step(w, wp, st.s, c2x, c2z, c1x, c1z, ax, bx, az, bz, zx, zz, px, pz,
+                       *st.bounds, fs)
+        K.inject(wp, st.s, rec_idx, rec_w, r[:, n])
+        w, wp = wp, w
 
 
 def _snapshot_bytes(st: Setup) -> int:

@@ -1,0 +1,73 @@
+"""Taylor tests of dJ/dvp and equality of checkpointed and stored gradients."""
+import numpy as np
+import pytest
+from scipy.ndimage import gaussian_filter
+
+import fwi_core as fwi
+from fwi_core.checkpointing import forward_steps
+
+
+def _problem(rng, free_surface=False):
+    v_true = 2000.0 + 400.0 * gaussian_filter(rng.random((40, 50)), 3)
+    v_true = 2000.0 + (v_true - v_true.mean()) * 6
+    vp_true = fwi.as_model(v_true, 10.0)
+    vp0 = fwi.as_model(gaussian_filter(v_true, 6), 10.0)
+    acq = fwi.Acquisition(np.array([[20.0, 103.3], [20.0, 397.0]]),
+                          np.stack([np.full(12, 15.0), np.linspace(10, 480, 12)], axis=1))
+    dt = 0.6 * fwi.stable_dt(vp_true)
+    nt = 350
+    w = fwi.ricker(15.0, dt, nt, dtype=np.float64)
+    kw = dict(dtype=np.float64, freq=15.0, vmax=3500.0, pml_width=10, free_surface=free_surface)
+    obs = fwi.forward(vp_true, acq, w, dt, nt, **kw)
+    return vp0, acq, w, obs, dt, nt, kw
+
+
+@pytest.mark.parametrize("free_surface", [False, True])
+@pytest.mark.parametrize("checkpoints", [None, 5])
+def test_taylor_second_order(rng, free_surface, checkpoints):
+    vp0, acq, w, obs, dt, nt, kw = _problem(rng, free_surface)
+    J0, g = fwi.gradient(vp0, acq, w, obs, dt, nt, checkpoints=checkpoints, **kw)
+    dv = gaussian_filter(rng.standard_normal(vp0.shape), 2)
+    dv *= 20.0 / np.abs(dv).max()  # up to 20 m/s at h = 1
+    slope = float(np.sum(g.values * dv))
+    assert slope != 0
+    rem = []
+    for h in [1.0, 0.5, 0.25, 0.125, 0.0625]:
+        Jh = fwi.gradient(vp0 + h * dv, acq, w, obs, dt, nt, checkpoints=checkpoints, **kw)[0]
+        rem.append(abs(Jh - J0 - h * slope))
+    ratios = np.array(rem[:-1]) / np.array(rem[1:])
+    assert np.all((ratios > 3.5) & (ratios < 4.5)), ratios
+
+
+def test_checkpointed_gradient_equals_stored(rng):
+    vp0, acq, w, obs, dt, nt, kw = _problem(rng)
+    kw["dtype"] = np.float32
+    J_all, g_all, info_all = fwi.gradient(vp0, acq, w, obs, dt, nt, checkpoints=nt, return_info=True, **kw)
+    assert info_all["recompute_factor"] == 1.0
+    for n_snap in (1, 3, 17):
+        J, g, info = fwi.gradient(vp0, acq, w, obs, dt, nt, checkpoints=n_snap, return_info=True, **kw)
+        assert info["snapshots"] == n_snap
+        assert info["recompute_factor"] == pytest.approx(forward_steps(nt - 1, n_snap) / (nt - 2))
+        assert info["recompute_factor"] > 1.0
+        assert J == pytest.approx(J_all, rel=1e-6)
+        assert np.linalg.norm(g - g_all) / np.linalg.norm(g_all) < 1e-6
+
+
+def test_memory_budget_chooses_snapshots(rng):
+    vp0, acq, w, obs, dt, nt, kw = _problem(rng)
+    big = fwi.gradient(vp0, acq, w, obs, dt, nt, return_info=True, **kw)[-1]
+    assert big["snapshots"] == nt - 1          # everything fits the default budget
+    small = fwi.gradient(vp0, acq, w, obs, dt, nt, memory_budget=3_000_000, return_info=True, **kw)[-1]
+    assert 1 <= small["snapshots"] < nt - 1
+    with pytest.raises(ValueError, match="memory_budget"):
+        fwi.gradient(vp0, acq, w, obs, dt, nt, memory_budget=1000, **kw)
+
+
+def test_gradient_returns_synthetics_and_illumination(rng):
+    vp0, acq, w, obs, dt, nt, kw = _problem(rng)
+    J, g, illum, info = fwi.gradient(vp0, acq, w, obs, dt, nt, illumination=True, return_info=True, **kw)
+    d = fwi.forward(vp0, acq, w, dt, nt, **kw).values
+    np.testing.assert_allclose(info["synthetic"], d, rtol=0, atol=1e-12 * np.abs(d).max())
+    assert J == pytest.approx(0.5 * np.sum((d - obs.values) ** 2) * dt, rel=1e-10)
+    assert illum.dims == ("z", "x") and np.all(illum.values >= 0) and illum.values.max() > 0
+    assert g.dims == ("z", "x") and g.name == "gradient"
