@@ -13,8 +13,9 @@ State keys: ``method``, ``model`` m_k, ``gradient`` g_k, ``pgradient`` P(g_k),
 
 Line search (fixed trials, static DAG): trial steps are ``c * alpha_ref`` for
 the configured factors ``c``. ``alpha_ref`` makes the largest relative model
-change ``max|alpha d / vp|`` equal to ``first_change`` (scaled by the adapted
-``step_scale``); for L-BFGS with curvature pairs the natural step 1 is used.
+change ``max|alpha d / vp|`` equal to ``first_change``; for L-BFGS with
+curvature pairs it is the natural step 1. Either is multiplied by ``step_scale``,
+which follows the accepted trial factor (x2 when the largest trial wins).
 No trial may change the model by more than ``max_change``. :func:`select_step`
 picks the trial with the lowest misfit among those meeting the Armijo
 condition ``J(a) <= J0 + c1 * a * slope``; failing that, the lowest misfit
@@ -126,10 +127,8 @@ def reference_step(d: np.ndarray, vp: np.ndarray, state: dict, trials, first_cha
     rel = float(np.max(np.abs(d) / np.asarray(vp, np.float64)))
     if rel == 0 or not np.isfinite(rel):
         return 0.0
-    if state["method"] == "lbfgs" and state.get("s"):
-        alpha = 1.0
-    else:
-        alpha = state.get("step_scale", 1.0) * first_change / rel
+    base = 1.0 if (state["method"] == "lbfgs" and state.get("s")) else first_change / rel
+    alpha = state.get("step_scale", 1.0) * base
     alpha_cap = max_change / (max(trials) * rel)
     return float(min(alpha, alpha_cap))
 
