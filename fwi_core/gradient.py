@@ -96,7 +96,7 @@ def gradient(vp: xr.DataArray, acq: Acquisition, w: np.ndarray, d_obs, dt: float
     n_snap = choose_snapshots(st, checkpoints, memory_budget)
     actions = np.array([(_CODES[a], k) for a, k in schedule(st.nt - 1, n_snap)], dtype=np.int64)
     g = np.zeros(st.layout.shape, dtype=st.dtype)
-    h = np.zeros(st.layout.shape, dtype=st.dtype) if illumination else np.zeros((1, 1), st.dtype)
+    h = np.zeros(st.layout.shape, dtype=st.dtype)  # written only with illumination=True
     J = 0.0
     syn = []
     with threads_for(st.layout.n_points, num_threads):

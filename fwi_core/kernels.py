@@ -20,6 +20,11 @@ Interior points, further than the stencil radius from the absorbing layer,
 see none of the auxiliary terms: there both steps are the same branch-free
 update. All kernels take the region bounds ``(fz, ze, xs, xe)`` of computed
 points and ``(zc0, zc1, xc0, xc1)`` of that interior core.
+
+Speed note: numba wraps negative indices (``a[j - 1]`` costs a select unless
+LLVM can prove ``j >= 1``), which stops vectorisation. Every inner loop here
+therefore runs ``k`` from 0 over row views that start 4 columns before the
+range (:func:`_rows`), so all indices are ``k + const >= 0``.
 """
 from __future__ import annotations
 
@@ -27,30 +32,45 @@ import numpy as np
 from numba import njit, prange
 
 _OPTS = dict(cache=True, fastmath=True, error_model="numpy", boundscheck=False)
+R = 4  # stencil radius of the highest order; lower orders carry zero outer coefficients
 
 
 @njit(inline="always", **_OPTS)
-def _dxx(a, i, j, c):
-    return (c[0] * a[i, j] + c[1] * (a[i, j + 1] + a[i, j - 1]) + c[2] * (a[i, j + 2] + a[i, j - 2])
-            + c[3] * (a[i, j + 3] + a[i, j - 3]) + c[4] * (a[i, j + 4] + a[i, j - 4]))
+def _rows(a, i, j0):
+    """Views of rows i-4..i+4 from column j0-4: ``view[m][k + 4] = a[i - 4 + m, j0 + k]``."""
+    b = j0 - R
+    return (a[i - 4, b:], a[i - 3, b:], a[i - 2, b:], a[i - 1, b:], a[i, b:],
+            a[i + 1, b:], a[i + 2, b:], a[i + 3, b:], a[i + 4, b:])
 
 
 @njit(inline="always", **_OPTS)
-def _dzz(a, i, j, c):
-    return (c[0] * a[i, j] + c[1] * (a[i + 1, j] + a[i - 1, j]) + c[2] * (a[i + 2, j] + a[i - 2, j])
-            + c[3] * (a[i + 3, j] + a[i - 3, j]) + c[4] * (a[i + 4, j] + a[i - 4, j]))
+def _dxx(m, k, c):
+    """Second x-derivative at column j0+k of a row view ``m`` starting at j0-4."""
+    j = k + R
+    return (c[0] * m[j] + c[1] * (m[j + 1] + m[j - 1]) + c[2] * (m[j + 2] + m[j - 2])
+            + c[3] * (m[j + 3] + m[j - 3]) + c[4] * (m[j + 4] + m[j - 4]))
 
 
 @njit(inline="always", **_OPTS)
-def _dx(a, i, j, c):
-    return (c[1] * (a[i, j + 1] - a[i, j - 1]) + c[2] * (a[i, j + 2] - a[i, j - 2])
-            + c[3] * (a[i, j + 3] - a[i, j - 3]) + c[4] * (a[i, j + 4] - a[i, j - 4]))
+def _dx(m, k, c):
+    j = k + R
+    return (c[1] * (m[j + 1] - m[j - 1]) + c[2] * (m[j + 2] - m[j - 2])
+            + c[3] * (m[j + 3] - m[j - 3]) + c[4] * (m[j + 4] - m[j - 4]))
 
 
 @njit(inline="always", **_OPTS)
-def _dz(a, i, j, c):
-    return (c[1] * (a[i + 1, j] - a[i - 1, j]) + c[2] * (a[i + 2, j] - a[i - 2, j])
-            + c[3] * (a[i + 3, j] - a[i - 3, j]) + c[4] * (a[i + 4, j] - a[i - 4, j]))
+def _dzz(r, k, c):
+    """Second z-derivative at column j0+k from the row views ``r`` of :func:`_rows`."""
+    j = k + R
+    return (c[0] * r[4][j] + c[1] * (r[5][j] + r[3][j]) + c[2] * (r[6][j] + r[2][j])
+            + c[3] * (r[7][j] + r[1][j]) + c[4] * (r[8][j] + r[0][j]))
+
+
+@njit(inline="always", **_OPTS)
+def _dz(r, k, c):
+    j = k + R
+    return (c[1] * (r[5][j] - r[3][j]) + c[2] * (r[6][j] - r[2][j])
+            + c[3] * (r[7][j] - r[1][j]) + c[4] * (r[8][j] - r[0][j]))
 
 
 @njit(**_OPTS)
@@ -63,67 +83,225 @@ def mirror_surface(a, fz):
             a[fz - 1 - k, j] = -a[fz - 1 + k, j]
 
 
-@njit(inline="always", **_OPTS)
-def _frame_cols(i, zc0, zc1, xs, xe, xc0, xc1):
-    """Column ranges of the absorbing frame on row i: [xs, a) and [b, xe)."""
-    if i >= zc0 and i < zc1:
-        return xc0, xc1
-    return xe, xe
-
-
-@njit(inline="always", **_OPTS)
-def _psi_update(u, c1x, c1z, ax, bx, az, bz, psx, psz, i, j):
-    psx[i, j] = bx[j] * psx[i, j] + ax[j] * _dx(u, i, j, c1x)
-    psz[i, j] = bz[i] * psz[i, j] + az[i] * _dz(u, i, j, c1z)
-
+# ---------------------------------------------------------------- row pieces
+# Each works on row i, columns [j0, j1). Every row takes the plain interior
+# update over the whole row; rows of the z absorbing bands (and the stencil
+# radius next to them) then add the z terms over the row (``*_zfix``), and
+# the two narrow x strips add the x terms (``*_xfix``). The terms add up to
+# the full operator. Loops are kept small: LLVM vectorises a loop only if a
+# handful of run-time checks rule out aliasing between the arrays it writes
+# and those it reads.
 
 @njit(inline="always", **_OPTS)
-def _z_update(w, ax, bx, az, bz, zx, zz, i, j):
-    zx[i, j] = bx[j] * zx[i, j] + ax[j] * w[i, j]
-    zz[i, j] = bz[i] * zz[i, j] + az[i] * w[i, j]
+def _psi_x(u, c1x, ax, bx, psx, i, j0, j1):
+    """Forward: psi_x = b psi_x + a Dx u."""
+    ur, px, axr, bxr = u[i, j0 - R:], psx[i, j0:], ax[j0:], bx[j0:]
+    for k in range(j1 - j0):
+        px[k] = bxr[k] * px[k] + axr[k] * _dx(ur, k, c1x)
 
 
 @njit(inline="always", **_OPTS)
-def _p_update(w, c1x, c1z, ax, bx, az, bz, zx, zz, px, pz, i, j):
-    px[i, j] = bx[j] * px[i, j] - ax[j] * (_dx(w, i, j, c1x) + _dx(zx, i, j, c1x))
-    pz[i, j] = bz[i] * pz[i, j] - az[i] * (_dz(w, i, j, c1z) + _dz(zz, i, j, c1z))
+def _psi_z(u, c1z, az, bz, psz, i, j0, j1):
+    """Forward: psi_z = b psi_z + a Dz u."""
+    ur = _rows(u, i, j0)
+    pz = psz[i, j0:]
+    azi, bzi = az[i], bz[i]
+    for k in range(j1 - j0):
+        pz[k] = bzi * pz[k] + azi * _dz(ur, k, c1z)
+
+
+@njit(inline="always", **_OPTS)
+def _zeta_x(u, c2x, c1x, ax, bx, psx, zex, i, j0, j1):
+    """Forward: zeta_x = b zeta_x + a (Dxx u + Dx psi_x)."""
+    ur, pxm = u[i, j0 - R:], psx[i, j0 - R:]
+    zxr, axr, bxr = zex[i, j0:], ax[j0:], bx[j0:]
+    for k in range(j1 - j0):
+        zxr[k] = bxr[k] * zxr[k] + axr[k] * (_dxx(ur, k, c2x) + _dx(pxm, k, c1x))
+
+
+@njit(inline="always", **_OPTS)
+def _zeta_z(u, c2z, c1z, az, bz, psz, zez, i, j0, j1):
+    """Forward: zeta_z = b zeta_z + a (Dzz u + Dz psi_z)."""
+    ur = _rows(u, i, j0)
+    pzr = _rows(psz, i, j0)
+    zzr = zez[i, j0:]
+    azi, bzi = az[i], bz[i]
+    for k in range(j1 - j0):
+        zzr[k] = bzi * zzr[k] + azi * (_dzz(ur, k, c2z) + _dz(pzr, k, c1z))
+
+
+@njit(inline="always", **_OPTS)
+def _fwd_xfix(u, um, s, c2x, c1x, ax, bx, psx, zex, i, j0, j1):
+    """After :func:`_core`: advance zeta_x, add s (Dx psi_x + zeta_x)."""
+    _zeta_x(u, c2x, c1x, ax, bx, psx, zex, i, j0, j1)
+    pxm, zxr, o, sr = psx[i, j0 - R:], zex[i, j0:], um[i, j0:], s[i, j0:]
+    for k in range(j1 - j0):
+        o[k] += sr[k] * (_dx(pxm, k, c1x) + zxr[k])
+
+
+@njit(inline="always", **_OPTS)
+def _fwd_zfix(u, um, s, c2z, c1z, az, bz, psz, zez, i, j0, j1):
+    """After :func:`_core`: advance zeta_z, add s (Dz psi_z + zeta_z)."""
+    _zeta_z(u, c2z, c1z, az, bz, psz, zez, i, j0, j1)
+    pzr = _rows(psz, i, j0)
+    zzr = zez[i, j0:]
+    o = um[i, j0:]
+    sr = s[i, j0:]
+    for k in range(j1 - j0):
+        o[k] += sr[k] * (_dz(pzr, k, c1z) + zzr[k])
+
+
+@njit(inline="always", **_OPTS)
+def _core(u, um, s, c2x, c2z, i, j0, j1):
+    """Interior update ``um <- 2u - um + s (Dxx + Dzz) u`` (also the adjoint's).
+
+    One view serves the read and the write of ``um``: two views of the same
+    row would look like possible aliases to LLVM and stop vectorisation."""
+    ur = _rows(u, i, j0)
+    o, sr = um[i, j0:], s[i, j0:]
+    two = u.dtype.type(2)
+    for k in range(j1 - j0):
+        o[k] = two * ur[4][k + R] - o[k] + sr[k] * (_dxx(ur[4], k, c2x) + _dzz(ur, k, c2z))
+
+
+@njit(inline="always", **_OPTS)
+def _zaux_x(w, ax, bx, zx, i, j0, j1):
+    """Adjoint: Z_x = b Z_x + a W."""
+    wr, zxr, axr, bxr = w[i, j0:], zx[i, j0:], ax[j0:], bx[j0:]
+    for k in range(j1 - j0):
+        zxr[k] = bxr[k] * zxr[k] + axr[k] * wr[k]
+
+
+@njit(inline="always", **_OPTS)
+def _zaux_z(w, az, bz, zz, i, j0, j1):
+    """Adjoint: Z_z = b Z_z + a W."""
+    wr, zzr = w[i, j0:], zz[i, j0:]
+    azi, bzi = az[i], bz[i]
+    for k in range(j1 - j0):
+        zzr[k] = bzi * zzr[k] + azi * wr[k]
+
+
+@njit(inline="always", **_OPTS)
+def _paux_x(w, c1x, ax, bx, zx, px, i, j0, j1):
+    """Adjoint: P_x = b P_x - a Dx (W + Z_x)."""
+    wm, zxm = w[i, j0 - R:], zx[i, j0 - R:]
+    pxr, axr, bxr = px[i, j0:], ax[j0:], bx[j0:]
+    for k in range(j1 - j0):
+        pxr[k] = bxr[k] * pxr[k] - axr[k] * (_dx(wm, k, c1x) + _dx(zxm, k, c1x))
+
+
+@njit(inline="always", **_OPTS)
+def _paux_z(w, c1z, az, bz, zz, pz, i, j0, j1):
+    """Adjoint: P_z = b P_z - a Dz (W + Z_z)."""
+    wr = _rows(w, i, j0)
+    zzr = _rows(zz, i, j0)
+    pzr = pz[i, j0:]
+    azi, bzi = az[i], bz[i]
+    for k in range(j1 - j0):
+        pzr[k] = bzi * pzr[k] - azi * (_dz(wr, k, c1z) + _dz(zzr, k, c1z))
+
+
+@njit(inline="always", **_OPTS)
+def _adj_xfix(wp, s, c2x, c1x, zx, px, i, j0, j1):
+    """After :func:`_core` on W: add s (Dxx Z_x - Dx P_x)."""
+    zxm, pxm, o, sr = zx[i, j0 - R:], px[i, j0 - R:], wp[i, j0:], s[i, j0:]
+    for k in range(j1 - j0):
+        o[k] += sr[k] * (_dxx(zxm, k, c2x) - _dx(pxm, k, c1x))
+
+
+@njit(inline="always", **_OPTS)
+def _adj_zfix(wp, s, c2z, c1z, zz, pz, i, j0, j1):
+    """After :func:`_core` on W: add s (Dzz Z_z - Dz P_z)."""
+    zzr = _rows(zz, i, j0)
+    pzr = _rows(pz, i, j0)
+    o = wp[i, j0:]
+    sr = s[i, j0:]
+    for k in range(j1 - j0):
+        o[k] += sr[k] * (_dzz(zzr, k, c2z) - _dz(pzr, k, c1z))
+
+
+@njit(inline="always", **_OPTS)
+def _image_core(u, w, c2x, c2z, g, h, illum, i, j0, j1):
+    """Imaging with the interior operator: g += W * (Dxx + Dzz) u (h += lap^2)."""
+    ur = _rows(u, i, j0)
+    wr, gr = w[i, j0:], g[i, j0:]
+    for k in range(j1 - j0):
+        gr[k] += wr[k] * (_dxx(ur[4], k, c2x) + _dzz(ur, k, c2z))
+    if illum:
+        hr = h[i, j0:]
+        for k in range(j1 - j0):
+            lap = _dxx(ur[4], k, c2x) + _dzz(ur, k, c2z)
+            hr[k] += lap * lap
+
+
+@njit(inline="always", **_OPTS)
+def _image_xfix(w, c1x, psx, zex, g, i, j0, j1):
+    """x terms of the imaging: g += W * (Dx psi_x + zeta_x) (zeta advanced)."""
+    pxm, zxr, wr, gr = psx[i, j0 - R:], zex[i, j0:], w[i, j0:], g[i, j0:]
+    for k in range(j1 - j0):
+        gr[k] += wr[k] * (_dx(pxm, k, c1x) + zxr[k])
+
+
+@njit(inline="always", **_OPTS)
+def _image_zfix(w, c1z, psz, zez, g, i, j0, j1):
+    """z terms of the imaging: g += W * (Dz psi_z + zeta_z) (zeta advanced)."""
+    pzr = _rows(psz, i, j0)
+    zzr = zez[i, j0:]
+    wr = w[i, j0:]
+    gr = g[i, j0:]
+    for k in range(j1 - j0):
+        gr[k] += wr[k] * (_dz(pzr, k, c1z) + zzr[k])
+
+
+# ---------------------------------------------------------------- steps
+
+@njit(parallel=True, **_OPTS)
+def _forward_aux(u, c1x, c1z, ax, bx, az, bz, psx, psz, fz, ze, xs, xe, zc0, zc1, xc0, xc1):
+    """Advance psi (needed at the neighbours before the update pass)."""
+    for i in prange(fz, ze):
+        _psi_x(u, c1x, ax, bx, psx, i, xs, xc0)
+        _psi_x(u, c1x, ax, bx, psx, i, xc1, xe)
+        if not zc0 <= i < zc1:
+            _psi_z(u, c1z, az, bz, psz, i, xs, xe)
 
 
 @njit(parallel=True, **_OPTS)
-def forward_step(u, um, out, s, c2x, c2z, c1x, c1z, ax, bx, az, bz, psx, psz, zex, zez,
+def forward_step(u, um, s, c2x, c2z, c1x, c1z, ax, bx, az, bz, psx, psz, zex, zez,
                  fz, ze, xs, xe, zc0, zc1, xc0, xc1, fs):
-    """One step: write u^{n+1} into ``out`` (may be ``um``, u^{n-1}) from ``u`` (u^n)."""
+    """One step: overwrite ``um`` (u^{n-1}) with u^{n+1} from ``u`` (u^n)."""
     if fs:
         mirror_surface(u, fz)
-    # pass 1: psi on the frame (zero where a == 0)
+    _forward_aux(u, c1x, c1z, ax, bx, az, bz, psx, psz, fz, ze, xs, xe, zc0, zc1, xc0, xc1)
     for i in prange(fz, ze):
-        a_end, b_start = _frame_cols(i, zc0, zc1, xs, xe, xc0, xc1)
-        for j in range(xs, a_end):
-            _psi_update(u, c1x, c1z, ax, bx, az, bz, psx, psz, i, j)
-        for j in range(b_start, xe):
-            _psi_update(u, c1x, c1z, ax, bx, az, bz, psx, psz, i, j)
-    # pass 2: update (full operator on the frame, plain Laplacian in the core)
+        _core(u, um, s, c2x, c2z, i, xs, xe)
+        if not zc0 <= i < zc1:
+            _fwd_zfix(u, um, s, c2z, c1z, az, bz, psz, zez, i, xs, xe)
+        _fwd_xfix(u, um, s, c2x, c1x, ax, bx, psx, zex, i, xs, xc0)
+        _fwd_xfix(u, um, s, c2x, c1x, ax, bx, psx, zex, i, xc1, xe)
+
+
+@njit(parallel=True, **_OPTS)
+def _adjoint_aux(w, c1x, c1z, ax, bx, az, bz, zx, zz, px, pz, fz, ze, xs, xe, zc0, zc1, xc0, xc1):
+    """Advance the adjoint auxiliary fields Z then P (two passes: P needs Z's neighbours)."""
     for i in prange(fz, ze):
-        a_end, b_start = _frame_cols(i, zc0, zc1, xs, xe, xc0, xc1)
-        for j in range(xs, a_end):
-            _frame_update(u, um, out, s, c2x, c2z, c1x, c1z, ax, bx, az, bz, psx, psz, zex, zez, i, j)
-        for j in range(a_end, b_start):
-            out[i, j] = 2.0 * u[i, j] - um[i, j] + s[i, j] * (_dxx(u, i, j, c2x) + _dzz(u, i, j, c2z))
-        for j in range(b_start, xe):
-            _frame_update(u, um, out, s, c2x, c2z, c1x, c1z, ax, bx, az, bz, psx, psz, zex, zez, i, j)
+        _zaux_x(w, ax, bx, zx, i, xs, xc0)
+        _zaux_x(w, ax, bx, zx, i, xc1, xe)
+        if not zc0 <= i < zc1:
+            _zaux_z(w, az, bz, zz, i, xs, xe)
+    for i in prange(fz, ze):
+        _paux_x(w, c1x, ax, bx, zx, px, i, xs, xc0)
+        _paux_x(w, c1x, ax, bx, zx, px, i, xc1, xe)
+        if not zc0 <= i < zc1:
+            _paux_z(w, c1z, az, bz, zz, pz, i, xs, xe)
 
 
 @njit(inline="always", **_OPTS)
-def _frame_update(u, um, out, s, c2x, c2z, c1x, c1z, ax, bx, az, bz, psx, psz, zex, zez, i, j):
-    dxx = _dxx(u, i, j, c2x)
-    dzz = _dzz(u, i, j, c2z)
-    dpx = _dx(psx, i, j, c1x)
-    dpz = _dz(psz, i, j, c1z)
-    zx = bx[j] * zex[i, j] + ax[j] * (dxx + dpx)
-    zz = bz[i] * zez[i, j] + az[i] * (dzz + dpz)
-    zex[i, j] = zx
-    zez[i, j] = zz
-    out[i, j] = 2.0 * u[i, j] - um[i, j] + s[i, j] * (dxx + dzz + dpx + dpz + zx + zz)
+def _adjoint_update(w, wp, s, c2x, c2z, c1x, c1z, zx, zz, px, pz, i, xs, xe, zc0, zc1, xc0, xc1):
+    _core(w, wp, s, c2x, c2z, i, xs, xe)
+    if not zc0 <= i < zc1:
+        _adj_zfix(wp, s, c2z, c1z, zz, pz, i, xs, xe)
+    _adj_xfix(wp, s, c2x, c1x, zx, px, i, xs, xc0)
+    _adj_xfix(wp, s, c2x, c1x, zx, px, i, xc1, xe)
 
 
 @njit(parallel=True, **_OPTS)
@@ -132,33 +310,37 @@ def adjoint_step(w, wp, s, c2x, c2z, c1x, c1z, ax, bx, az, bz, zx, zz, px, pz,
     """One transposed step: overwrite ``wp`` (W^{n+2}) with W^n from ``w`` (W^{n+1})."""
     if fs:
         mirror_surface(w, fz)
+    _adjoint_aux(w, c1x, c1z, ax, bx, az, bz, zx, zz, px, pz, fz, ze, xs, xe, zc0, zc1, xc0, xc1)
     for i in prange(fz, ze):
-        a_end, b_start = _frame_cols(i, zc0, zc1, xs, xe, xc0, xc1)
-        for j in range(xs, a_end):
-            _z_update(w, ax, bx, az, bz, zx, zz, i, j)
-        for j in range(b_start, xe):
-            _z_update(w, ax, bx, az, bz, zx, zz, i, j)
-    for i in prange(fz, ze):
-        a_end, b_start = _frame_cols(i, zc0, zc1, xs, xe, xc0, xc1)
-        for j in range(xs, a_end):
-            _p_update(w, c1x, c1z, ax, bx, az, bz, zx, zz, px, pz, i, j)
-        for j in range(b_start, xe):
-            _p_update(w, c1x, c1z, ax, bx, az, bz, zx, zz, px, pz, i, j)
-    for i in prange(fz, ze):
-        a_end, b_start = _frame_cols(i, zc0, zc1, xs, xe, xc0, xc1)
-        for j in range(xs, a_end):
-            _frame_adjoint(w, wp, s, c2x, c2z, c1x, c1z, zx, zz, px, pz, i, j)
-        for j in range(a_end, b_start):
-            wp[i, j] = 2.0 * w[i, j] - wp[i, j] + s[i, j] * (_dxx(w, i, j, c2x) + _dzz(w, i, j, c2z))
-        for j in range(b_start, xe):
-            _frame_adjoint(w, wp, s, c2x, c2z, c1x, c1z, zx, zz, px, pz, i, j)
+        _adjoint_update(w, wp, s, c2x, c2z, c1x, c1z, zx, zz, px, pz, i, xs, xe, zc0, zc1, xc0, xc1)
 
 
-@njit(inline="always", **_OPTS)
-def _frame_adjoint(w, wp, s, c2x, c2z, c1x, c1z, zx, zz, px, pz, i, j):
-    lap = (_dxx(w, i, j, c2x) + _dxx(zx, i, j, c2x) + _dzz(w, i, j, c2z) + _dzz(zz, i, j, c2z)
-           - _dx(px, i, j, c1x) - _dz(pz, i, j, c1z))
-    wp[i, j] = 2.0 * w[i, j] - wp[i, j] + s[i, j] * lap
+@njit(parallel=True, **_OPTS)
+def reverse_step(u, s, c2x, c2z, c1x, c1z, ax, bx, az, bz, psx, psz, zex, zez,
+                 w, wp, zx, zz, px, pz, g, h, illum,
+                 fz, ze, xs, xe, zc0, zc1, xc0, xc1, fs):
+    """Fused reverse of step n: the forward operator at u^n gives
+    ``lap = (u^{n+1} - 2u^n + u^{n-1}) / s`` (without the source term),
+    imaged as ``g += W^{n+1} * lap`` (and ``h += lap^2`` if ``illum``, from
+    the interior operator only; ``h`` must be like ``g``), while the
+    transposed step overwrites ``wp`` (W^{n+2}) with W^n from ``w``.
+
+    Consumes the forward state: ``psx, psz, zex, zez`` advance to step n.
+    """
+    if fs:
+        mirror_surface(u, fz)
+        mirror_surface(w, fz)
+    _forward_aux(u, c1x, c1z, ax, bx, az, bz, psx, psz, fz, ze, xs, xe, zc0, zc1, xc0, xc1)
+    _adjoint_aux(w, c1x, c1z, ax, bx, az, bz, zx, zz, px, pz, fz, ze, xs, xe, zc0, zc1, xc0, xc1)
+    for i in prange(fz, ze):
+        _image_core(u, w, c2x, c2z, g, h, illum, i, xs, xe)
+        if not zc0 <= i < zc1:
+            _zeta_z(u, c2z, c1z, az, bz, psz, zez, i, xs, xe)
+            _image_zfix(w, c1z, psz, zez, g, i, xs, xe)
+        for j0, j1 in ((xs, xc0), (xc1, xe)):
+            _zeta_x(u, c2x, c1x, ax, bx, psx, zex, i, j0, j1)
+            _image_xfix(w, c1x, psx, zex, g, i, j0, j1)
+        _adjoint_update(w, wp, s, c2x, c2z, c1x, c1z, zx, zz, px, pz, i, xs, xe, zc0, zc1, xc0, xc1)
 
 
 @njit(**_OPTS)
@@ -181,69 +363,6 @@ def gather(a, idx, wts, out):
         for k in range(idx.shape[1]):
             acc += wts[p, k] * af[idx[p, k]]
         out[p] = acc
-
-
-@njit(parallel=True, **_OPTS)
-def reverse_step(u, s, c2x, c2z, c1x, c1z, ax, bx, az, bz, psx, psz, zex, zez,
-                 w, wp, zx, zz, px, pz, g, h, illum,
-                 fz, ze, xs, xe, zc0, zc1, xc0, xc1, fs):
-    """Fused reverse of step n: the forward operator at u^n gives
-    ``lap = (u^{n+1} - 2u^n + u^{n-1}) / s`` (without the source term),
-    imaged as ``g += W^{n+1} * lap`` (``h += lap^2`` if ``illum``), while the
-    transposed step overwrites ``wp`` (W^{n+2}) with W^n from ``w``.
-
-    Consumes the forward state: ``psx, psz, zex, zez`` advance to step n.
-    """
-    if fs:
-        mirror_surface(u, fz)
-        mirror_surface(w, fz)
-    for i in prange(fz, ze):
-        a_end, b_start = _frame_cols(i, zc0, zc1, xs, xe, xc0, xc1)
-        for j in range(xs, a_end):
-            _psi_update(u, c1x, c1z, ax, bx, az, bz, psx, psz, i, j)
-            _z_update(w, ax, bx, az, bz, zx, zz, i, j)
-        for j in range(b_start, xe):
-            _psi_update(u, c1x, c1z, ax, bx, az, bz, psx, psz, i, j)
-            _z_update(w, ax, bx, az, bz, zx, zz, i, j)
-    for i in prange(fz, ze):
-        a_end, b_start = _frame_cols(i, zc0, zc1, xs, xe, xc0, xc1)
-        for j in range(xs, a_end):
-            _p_update(w, c1x, c1z, ax, bx, az, bz, zx, zz, px, pz, i, j)
-        for j in range(b_start, xe):
-            _p_update(w, c1x, c1z, ax, bx, az, bz, zx, zz, px, pz, i, j)
-    for i in prange(fz, ze):
-        a_end, b_start = _frame_cols(i, zc0, zc1, xs, xe, xc0, xc1)
-        for j in range(xs, a_end):
-            _frame_reverse(u, s, c2x, c2z, c1x, c1z, ax, bx, az, bz, psx, psz, zex, zez,
-                           w, wp, zx, zz, px, pz, g, h, illum, i, j)
-        for j in range(a_end, b_start):
-            lap = _dxx(u, i, j, c2x) + _dzz(u, i, j, c2z)
-            wv = w[i, j]
-            g[i, j] += wv * lap
-            if illum:
-                h[i, j] += lap * lap
-            wp[i, j] = 2.0 * wv - wp[i, j] + s[i, j] * (_dxx(w, i, j, c2x) + _dzz(w, i, j, c2z))
-        for j in range(b_start, xe):
-            _frame_reverse(u, s, c2x, c2z, c1x, c1z, ax, bx, az, bz, psx, psz, zex, zez,
-                           w, wp, zx, zz, px, pz, g, h, illum, i, j)
-
-
-@njit(inline="always", **_OPTS)
-def _frame_reverse(u, s, c2x, c2z, c1x, c1z, ax, bx, az, bz, psx, psz, zex, zez,
-                   w, wp, zx, zz, px, pz, g, h, illum, i, j):
-    dxx = _dxx(u, i, j, c2x)
-    dzz = _dzz(u, i, j, c2z)
-    dpx = _dx(psx, i, j, c1x)
-    dpz = _dz(psz, i, j, c1z)
-    zxv = bx[j] * zex[i, j] + ax[j] * (dxx + dpx)
-    zzv = bz[i] * zez[i, j] + az[i] * (dzz + dpz)
-    zex[i, j] = zxv
-    zez[i, j] = zzv
-    lap = dxx + dzz + dpx + dpz + zxv + zzv
-    g[i, j] += w[i, j] * lap
-    if illum:
-        h[i, j] += lap * lap
-    _frame_adjoint(w, wp, s, c2x, c2z, c1x, c1z, zx, zz, px, pz, i, j)
 
 
 @njit(**_OPTS)
@@ -275,7 +394,7 @@ def advance(k, n0, u, um, psx, psz, zex, zez, s, c2x, c2z, c1x, c1z, ax, bx, az,
         if record:
             gather(u, rec_idx, rec_w, buf)
             syn[:, n] = buf
-        forward_step(u, um, um, s, c2x, c2z, c1x, c1z, ax, bx, az, bz, psx, psz, zex, zez,
+        forward_step(u, um, s, c2x, c2z, c1x, c1z, ax, bx, az, bz, psx, psz, zex, zez,
                        fz, ze, xs, xe, zc0, zc1, xc0, xc1, fs)
         amp[0] = wav[n]
         inject(um, s, src_idx, src_w, amp)
