@@ -27,9 +27,17 @@ import inspect
 from typing import Any, Callable
 
 import numpy as np
-from scipy import fft as _fft
-from scipy import signal as _sps
-from scipy.special import expit
+
+
+def _expit(z: np.ndarray) -> np.ndarray:
+    """Logistic function, overflow-free (scipy.special is slow to import)."""
+    return np.exp(-np.logaddexp(0.0, -z))
+
+
+def _scipy_fft():
+    """scipy.fft, imported on first use: it costs 0.2 s, paid by every job otherwise."""
+    from scipy import fft
+    return fft
 
 MisfitFn = Callable[[np.ndarray, np.ndarray, float], tuple[float, np.ndarray]]
 
@@ -182,7 +190,7 @@ def _positive_transform(x: np.ndarray, transform: str, beta: float, scale: float
     """Positive trace ``p(x)`` and ``dp/dx`` (see :func:`wasserstein`)."""
     z = beta * x / scale
     if transform == "softplus":
-        return np.logaddexp(0.0, z), expit(z) * (beta / scale)
+        return np.logaddexp(0.0, z), _expit(z) * (beta / scale)
     # exp, shifted per trace by its max to avoid overflow (cancels in the normalisation)
     p = np.exp(z - np.max(z, axis=-1, keepdims=True))
     return p, p * (beta / scale)
@@ -289,6 +297,7 @@ def wasserstein(syn: np.ndarray, obs: np.ndarray, dt: float, *, transform: str =
 # --------------------------------------------------------------------- traveltime
 def _xcorr_setup(s2: np.ndarray, o2: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
     """rfft of zero-padded traces (length M >= 2n, Nyquist bin dropped) and M."""
+    _fft = _scipy_fft()
     n = s2.shape[-1]
     M = _fft.next_fast_len(2 * n)
     S = _fft.rfft(s2, M, axis=-1)
@@ -320,6 +329,7 @@ def _lag(S: np.ndarray, O: np.ndarray, M: int, n: int, dt: float,
     the integer peak. Returns ``dT`` (0 for dead rows), ``C''(dT)`` and the mask
     of rows where ``dT`` is a smooth function of ``syn``.
     """
+    _fft = _scipy_fft()
     X = S * np.conj(O)
     c = _fft.irfft(X, M, axis=-1)  # c[j] = C(j dt), negative lags wrapped at the end
     lags = np.concatenate([np.arange(0, n), np.arange(-(n - 1), 0)])
@@ -401,6 +411,7 @@ def traveltime(syn: np.ndarray, obs: np.ndarray, dt: float, *, max_lag: float | 
     lag), and that ``luo-schuster`` equals it for pure shifts. Dead traces
     contribute 0 and a zero adjoint.
     """
+    _fft = _scipy_fft()
     if adjoint not in ("implicit", "luo-schuster"):
         raise ValueError(f"adjoint: must be 'implicit' or 'luo-schuster', got {adjoint!r}")
     s, o, dt, out = _prepare(syn, obs, dt)
@@ -429,9 +440,10 @@ def _hilbert(x: np.ndarray) -> np.ndarray:
     """Discrete Hilbert transform along the last axis, zero-padded to
     ``next_fast_len(2 nt)`` and cropped; a real skew-symmetric operator
     (``H.T == -H``)."""
+    from scipy.signal import hilbert
     n = x.shape[-1]
-    M = _fft.next_fast_len(2 * n)
-    return np.imag(_sps.hilbert(x, N=M, axis=-1))[..., :n]
+    M = _scipy_fft().next_fast_len(2 * n)
+    return np.imag(hilbert(x, N=M, axis=-1))[..., :n]
 
 
 @register("envelope")

@@ -16,7 +16,12 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
-from scipy import signal as _sps
+
+
+def _sps():
+    """scipy.signal, imported on first use (0.5 s that most jobs need not pay)."""
+    from scipy import signal
+    return signal
 
 __all__ = [
     "butterworth",
@@ -100,10 +105,10 @@ def _butter_sos(dt: float, fmin: float | None, fmax: float | None, order: int) -
     if fmin is None and fmax is None:
         return None
     if fmin is None:
-        return _sps.butter(int(order), fmax, btype="lowpass", fs=1.0 / dt, output="sos")
+        return _sps().butter(int(order), fmax, btype="lowpass", fs=1.0 / dt, output="sos")
     if fmax is None:
-        return _sps.butter(int(order), fmin, btype="highpass", fs=1.0 / dt, output="sos")
-    return _sps.butter(int(order), [fmin, fmax], btype="bandpass", fs=1.0 / dt, output="sos")
+        return _sps().butter(int(order), fmin, btype="highpass", fs=1.0 / dt, output="sos")
+    return _sps().butter(int(order), [fmin, fmax], btype="bandpass", fs=1.0 / dt, output="sos")
 
 
 def butterworth_padding(dt: float, fmin: float | None = None, fmax: float | None = None,
@@ -119,7 +124,7 @@ def butterworth_padding(dt: float, fmin: float | None = None, fmax: float | None
     sos = _butter_sos(dt, fmin, fmax, order)
     if sos is None:
         return 0
-    _, poles, _ = _sps.sos2zpk(sos)
+    _, poles, _ = _sps().sos2zpk(sos)
     r = float(np.max(np.abs(poles)))
     return int(np.ceil(np.log(_PAD_TOL) / np.log(r))) + 1
 
@@ -178,7 +183,7 @@ def butterworth(x: np.ndarray, dt: float, fmin: float | None = None, fmax: float
     pad = [(0, 0)] * a.ndim
     pad[axis] = (npad, npad)
     xp = np.pad(a.astype(np.float64), pad)
-    y = _sps.sosfiltfilt(sos, xp, axis=axis, padlen=0)
+    y = _sps().sosfiltfilt(sos, xp, axis=axis, padlen=0)
     sl = [slice(None)] * a.ndim
     sl[axis] = slice(npad, npad + a.shape[axis])
     return np.ascontiguousarray(y[tuple(sl)]).astype(out_dtype, copy=False)
