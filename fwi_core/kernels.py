@@ -111,44 +111,37 @@ def _psi_z(u, c1z, az, bz, psz, i, j0, j1):
 
 
 @njit(inline="always", **_OPTS)
-def _zeta_x(u, c2x, c1x, ax, bx, psx, zex, i, j0, j1):
-    """Forward: zeta_x = b zeta_x + a (Dxx u + Dx psi_x)."""
+def _zeta_x_add(u, c2x, c1x, ax, bx, psx, zex, out, scale, i, j0, j1):
+    """Advance zeta_x = b zeta_x + a (Dxx u + Dx psi_x), then
+    ``out += scale * (Dx psi_x + zeta_x)`` (the x CPML terms of the operator).
+    Forward: ``out, scale = u^{n+1}, s``; imaging: ``out, scale = g, W``."""
     ur, pxm = u[i, j0 - R:], psx[i, j0 - R:]
-    zxr, axr, bxr = zex[i, j0:], ax[j0:], bx[j0:]
+    zxr, axr, bxr, o, sc = zex[i, j0:], ax[j0:], bx[j0:], out[i, j0:], scale[i, j0:]
     for k in range(j1 - j0):
-        zxr[k] = bxr[k] * zxr[k] + axr[k] * (_dxx(ur, k, c2x) + _dx(pxm, k, c1x))
+        dpx = _dx(pxm, k, c1x)
+        zx = bxr[k] * zxr[k] + axr[k] * (_dxx(ur, k, c2x) + dpx)
+        zxr[k] = zx
+        o[k] += sc[k] * (dpx + zx)
 
 
 @njit(inline="always", **_OPTS)
-def _zeta_z(u, c2z, c1z, az, bz, psz, zez, i, j0, j1):
-    """Forward: zeta_z = b zeta_z + a (Dzz u + Dz psi_z)."""
-    ur = _rows(u, i, j0)
+def _zeta_z_add(u, c2z, c1z, az, bz, psz, zez, out, scale, i, j0, j1):
+    """z counterpart of :func:`_zeta_x_add`; outside the layer (a = 0) only
+    ``Dz psi_z`` (nonzero within the stencil radius of the layer) is added."""
     pzr = _rows(psz, i, j0)
-    zzr = zez[i, j0:]
+    o, sc = out[i, j0:], scale[i, j0:]
     azi, bzi = az[i], bz[i]
-    for k in range(j1 - j0):
-        zzr[k] = bzi * zzr[k] + azi * (_dzz(ur, k, c2z) + _dz(pzr, k, c1z))
-
-
-@njit(inline="always", **_OPTS)
-def _fwd_xfix(u, um, s, c2x, c1x, ax, bx, psx, zex, i, j0, j1):
-    """After :func:`_core`: advance zeta_x, add s (Dx psi_x + zeta_x)."""
-    _zeta_x(u, c2x, c1x, ax, bx, psx, zex, i, j0, j1)
-    pxm, zxr, o, sr = psx[i, j0 - R:], zex[i, j0:], um[i, j0:], s[i, j0:]
-    for k in range(j1 - j0):
-        o[k] += sr[k] * (_dx(pxm, k, c1x) + zxr[k])
-
-
-@njit(inline="always", **_OPTS)
-def _fwd_zfix(u, um, s, c2z, c1z, az, bz, psz, zez, i, j0, j1):
-    """After :func:`_core`: advance zeta_z, add s (Dz psi_z + zeta_z)."""
-    _zeta_z(u, c2z, c1z, az, bz, psz, zez, i, j0, j1)
-    pzr = _rows(psz, i, j0)
-    zzr = zez[i, j0:]
-    o = um[i, j0:]
-    sr = s[i, j0:]
-    for k in range(j1 - j0):
-        o[k] += sr[k] * (_dz(pzr, k, c1z) + zzr[k])
+    if azi != 0:
+        ur = _rows(u, i, j0)
+        zzr = zez[i, j0:]
+        for k in range(j1 - j0):
+            dpz = _dz(pzr, k, c1z)
+            zz = bzi * zzr[k] + azi * (_dzz(ur, k, c2z) + dpz)
+            zzr[k] = zz
+            o[k] += sc[k] * (dpz + zz)
+    else:
+        for k in range(j1 - j0):
+            o[k] += sc[k] * _dz(pzr, k, c1z)
 
 
 @njit(inline="always", **_OPTS)
@@ -221,36 +214,22 @@ def _adj_zfix(wp, s, c2z, c1z, zz, pz, i, j0, j1):
 
 
 @njit(inline="always", **_OPTS)
-def _image_core(u, w, c2x, c2z, g, h, illum, i, j0, j1):
-    """Imaging with the interior operator: g += W * (Dxx + Dzz) u (h += lap^2)."""
+def _reverse_core(u, w, wp, s, c2x, c2z, g, h, illum, i, j0, j1):
+    """Interior reverse step in one pass: ``g += W * (Dxx + Dzz) u`` (``h += lap^2``)
+    and ``wp <- 2W - wp + s (Dxx + Dzz) W``."""
     ur = _rows(u, i, j0)
-    wr, gr = w[i, j0:], g[i, j0:]
+    wr = _rows(w, i, j0)
+    gr, o, sr = g[i, j0:], wp[i, j0:], s[i, j0:]
+    two = w.dtype.type(2)
     for k in range(j1 - j0):
-        gr[k] += wr[k] * (_dxx(ur[4], k, c2x) + _dzz(ur, k, c2z))
+        wv = wr[4][k + R]
+        gr[k] += wv * (_dxx(ur[4], k, c2x) + _dzz(ur, k, c2z))
+        o[k] = two * wv - o[k] + sr[k] * (_dxx(wr[4], k, c2x) + _dzz(wr, k, c2z))
     if illum:
         hr = h[i, j0:]
         for k in range(j1 - j0):
             lap = _dxx(ur[4], k, c2x) + _dzz(ur, k, c2z)
             hr[k] += lap * lap
-
-
-@njit(inline="always", **_OPTS)
-def _image_xfix(w, c1x, psx, zex, g, i, j0, j1):
-    """x terms of the imaging: g += W * (Dx psi_x + zeta_x) (zeta advanced)."""
-    pxm, zxr, wr, gr = psx[i, j0 - R:], zex[i, j0:], w[i, j0:], g[i, j0:]
-    for k in range(j1 - j0):
-        gr[k] += wr[k] * (_dx(pxm, k, c1x) + zxr[k])
-
-
-@njit(inline="always", **_OPTS)
-def _image_zfix(w, c1z, psz, zez, g, i, j0, j1):
-    """z terms of the imaging: g += W * (Dz psi_z + zeta_z) (zeta advanced)."""
-    pzr = _rows(psz, i, j0)
-    zzr = zez[i, j0:]
-    wr = w[i, j0:]
-    gr = g[i, j0:]
-    for k in range(j1 - j0):
-        gr[k] += wr[k] * (_dz(pzr, k, c1z) + zzr[k])
 
 
 # ---------------------------------------------------------------- steps
@@ -261,7 +240,7 @@ def _forward_aux(u, c1x, c1z, ax, bx, az, bz, psx, psz, fz, ze, xs, xe, zc0, zc1
     for i in prange(fz, ze):
         _psi_x(u, c1x, ax, bx, psx, i, xs, xc0)
         _psi_x(u, c1x, ax, bx, psx, i, xc1, xe)
-        if not zc0 <= i < zc1:
+        if az[i] != 0:
             _psi_z(u, c1z, az, bz, psz, i, xs, xe)
 
 
@@ -275,9 +254,9 @@ def forward_step(u, um, s, c2x, c2z, c1x, c1z, ax, bx, az, bz, psx, psz, zex, ze
     for i in prange(fz, ze):
         _core(u, um, s, c2x, c2z, i, xs, xe)
         if not zc0 <= i < zc1:
-            _fwd_zfix(u, um, s, c2z, c1z, az, bz, psz, zez, i, xs, xe)
-        _fwd_xfix(u, um, s, c2x, c1x, ax, bx, psx, zex, i, xs, xc0)
-        _fwd_xfix(u, um, s, c2x, c1x, ax, bx, psx, zex, i, xc1, xe)
+            _zeta_z_add(u, c2z, c1z, az, bz, psz, zez, um, s, i, xs, xe)
+        _zeta_x_add(u, c2x, c1x, ax, bx, psx, zex, um, s, i, xs, xc0)
+        _zeta_x_add(u, c2x, c1x, ax, bx, psx, zex, um, s, i, xc1, xe)
 
 
 @njit(parallel=True, **_OPTS)
@@ -286,12 +265,12 @@ def _adjoint_aux(w, c1x, c1z, ax, bx, az, bz, zx, zz, px, pz, fz, ze, xs, xe, zc
     for i in prange(fz, ze):
         _zaux_x(w, ax, bx, zx, i, xs, xc0)
         _zaux_x(w, ax, bx, zx, i, xc1, xe)
-        if not zc0 <= i < zc1:
+        if az[i] != 0:
             _zaux_z(w, az, bz, zz, i, xs, xe)
     for i in prange(fz, ze):
         _paux_x(w, c1x, ax, bx, zx, px, i, xs, xc0)
         _paux_x(w, c1x, ax, bx, zx, px, i, xc1, xe)
-        if not zc0 <= i < zc1:
+        if az[i] != 0:
             _paux_z(w, c1z, az, bz, zz, pz, i, xs, xe)
 
 
@@ -333,14 +312,13 @@ def reverse_step(u, s, c2x, c2z, c1x, c1z, ax, bx, az, bz, psx, psz, zex, zez,
     _forward_aux(u, c1x, c1z, ax, bx, az, bz, psx, psz, fz, ze, xs, xe, zc0, zc1, xc0, xc1)
     _adjoint_aux(w, c1x, c1z, ax, bx, az, bz, zx, zz, px, pz, fz, ze, xs, xe, zc0, zc1, xc0, xc1)
     for i in prange(fz, ze):
-        _image_core(u, w, c2x, c2z, g, h, illum, i, xs, xe)
+        _reverse_core(u, w, wp, s, c2x, c2z, g, h, illum, i, xs, xe)
         if not zc0 <= i < zc1:
-            _zeta_z(u, c2z, c1z, az, bz, psz, zez, i, xs, xe)
-            _image_zfix(w, c1z, psz, zez, g, i, xs, xe)
+            _zeta_z_add(u, c2z, c1z, az, bz, psz, zez, g, w, i, xs, xe)
+            _adj_zfix(wp, s, c2z, c1z, zz, pz, i, xs, xe)
         for j0, j1 in ((xs, xc0), (xc1, xe)):
-            _zeta_x(u, c2x, c1x, ax, bx, psx, zex, i, j0, j1)
-            _image_xfix(w, c1x, psx, zex, g, i, j0, j1)
-        _adjoint_update(w, wp, s, c2x, c2z, c1x, c1z, zx, zz, px, pz, i, xs, xe, zc0, zc1, xc0, xc1)
+            _zeta_x_add(u, c2x, c1x, ax, bx, psx, zex, g, w, i, j0, j1)
+            _adj_xfix(wp, s, c2x, c1x, zx, px, i, j0, j1)
 
 
 @njit(**_OPTS)
