@@ -71,3 +71,27 @@ def test_gradient_returns_synthetics_and_illumination(rng):
     assert J == pytest.approx(0.5 * np.sum((d - obs.values) ** 2) * dt, rel=1e-10)
     assert illum.dims == ("z", "x") and np.all(illum.values >= 0) and illum.values.max() > 0
     assert g.dims == ("z", "x") and g.name == "gradient"
+
+
+def test_peak_memory_grows_with_snapshots_not_with_nt():
+    import tracemalloc
+    vp = fwi.as_model(np.full((60, 80), 2000.0), 10.0)
+    acq = fwi.Acquisition(np.array([[20.0, 400.0]]), np.array([[20.0, 100.0], [20.0, 700.0]]))
+    dt = fwi.stable_dt(vp)
+
+    def peak(nt, checkpoints):
+        w = fwi.ricker(15.0, dt, nt)
+        obs = np.zeros((1, 2, nt), np.float32)
+        fwi.gradient(vp, acq, w, obs, dt, nt, checkpoints=checkpoints)  # compile outside the trace
+        tracemalloc.start()
+        fwi.gradient(vp, acq, w, obs, dt, nt, checkpoints=checkpoints)
+        p = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        return p
+
+    from fwi_core.grid import Layout
+    field = int(np.prod(Layout(60, 80, 20, False).shape)) * 4   # bytes of one padded float32 field
+    short, long_ = peak(300, 8), peak(2400, 8)
+    assert long_ - short < 2 * field             # 8x the steps: not even two more wavefields
+    many = peak(300, 64)
+    assert many - short > 56 * 2 * field * 0.9   # 56 more snapshots of two wavefields each
