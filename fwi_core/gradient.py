@@ -1,6 +1,8 @@
 """The adjoint-state gradient dJ/dvp with optimal binomial checkpointing."""
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import xarray as xr
 
@@ -94,7 +96,8 @@ def gradient(vp: xr.DataArray, acq: Acquisition, w: np.ndarray, d_obs, dt: float
     if not np.all(np.isfinite(obs)):
         raise ValueError("d_obs contains NaN or inf")
     n_snap = choose_snapshots(st, checkpoints, memory_budget)
-    actions = np.array([(_CODES[a], k) for a, k in schedule(st.nt - 1, n_snap)], dtype=np.int64)
+    actions = np.fromiter(itertools.chain.from_iterable((_CODES[a], k) for a, k in schedule(st.nt - 1, n_snap)),
+                          dtype=np.int64).reshape(-1, 2)
     g = np.zeros(st.layout.shape, dtype=st.dtype)
     h = np.zeros(st.layout.shape, dtype=st.dtype)  # written only with illumination=True
     J = 0.0

@@ -75,8 +75,8 @@ def test_gradient_returns_synthetics_and_illumination(rng):
 
 def test_peak_memory_grows_with_snapshots_not_with_nt():
     import tracemalloc
-    vp = fwi.as_model(np.full((60, 80), 2000.0), 10.0)
-    acq = fwi.Acquisition(np.array([[20.0, 400.0]]), np.array([[20.0, 100.0], [20.0, 700.0]]))
+    vp = fwi.as_model(np.full((200, 300), 2000.0), 10.0)
+    acq = fwi.Acquisition(np.array([[20.0, 1400.0]]), np.array([[20.0, 100.0], [20.0, 2700.0]]))
     dt = fwi.stable_dt(vp)
 
     def peak(nt, checkpoints):
@@ -90,8 +90,8 @@ def test_peak_memory_grows_with_snapshots_not_with_nt():
         return p
 
     from fwi_core.grid import Layout
-    field = int(np.prod(Layout(60, 80, 20, False).shape)) * 4   # bytes of one padded float32 field
+    field = int(np.prod(Layout(200, 300, 20, False).shape)) * 4  # bytes of one padded float32 field
     short, long_ = peak(300, 8), peak(2400, 8)
-    assert long_ - short < 2 * field             # 8x the steps: not even two more wavefields
-    many = peak(300, 64)
-    assert many - short > 56 * 2 * field * 0.9   # 56 more snapshots of two wavefields each
+    assert long_ - short < field                 # 8x the steps: not even one more wavefield
+    many = peak(300, 40)
+    assert many - short > 32 * 2 * field * 0.9   # 32 more snapshots of two wavefields each
