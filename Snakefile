@@ -37,7 +37,12 @@ try:
 except Exception:  # other Snakemake versions: pass --workflow-profile workflow/profiles/default
     pass
 
-PLAN = fwicfg.plan(CFG, base_dir=workflow.basedir, cores=workflow.cores or 1)
+try:
+    _CORES = workflow.cores or 1
+except Exception:  # --unlock, --report, ... without --cores
+    _CORES = 1
+# shot groups must not depend on --cores (file names, bitwise sums): plan with 2
+PLAN = fwicfg.plan(CFG, base_dir=workflow.basedir, cores=2)
 
 
 include: "workflow/rules/common.smk"

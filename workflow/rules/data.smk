@@ -61,7 +61,7 @@ rule observed:
         directory(f"{R}/data/observed.zarr"),
     params:
         spec=spec(CFG["observed"], CFG["simulation"]),
-    threads: workflow.cores
+    threads: _CORES
     log:
         f"{R}/logs/data/observed.log",
     script:
