@@ -27,13 +27,28 @@ except fwicfg.ConfigError as err:
 # Apply its two settings that matter for resume when it was not loaded (a CLI
 # --workflow-profile or explicit flags still win because they change the defaults).
 _PROFILE = fwicfg.load_yaml(os.path.join(workflow.basedir, "workflow", "profiles", "default", "config.yaml"))
+
+
+def _dag_settings():
+    # Snakemake 9 parses the Snakefile from DAGApi.__post_init__ and only then
+    # attaches that DAGApi's settings to the workflow: find them on the stack.
+    import inspect
+
+    for fr in inspect.stack(0):
+        ds = getattr(fr.frame.f_locals.get("self"), "dag_settings", None)
+        if type(ds).__name__ == "DAGSettings":
+            return ds
+    return getattr(workflow, "dag_settings", None)
+
+
 try:
     from snakemake.settings.types import RerunTrigger as _RT
 
-    if _PROFILE.get("rerun-incomplete") and not workflow.dag_settings.force_incomplete:
-        workflow.dag_settings.force_incomplete = True
-    if set(workflow.dag_settings.rerun_triggers) == set(_RT.all()) and _PROFILE.get("rerun-triggers"):
-        workflow.dag_settings.rerun_triggers = frozenset(_RT.parse_choices_set(_PROFILE["rerun-triggers"]))
+    _ds = _dag_settings()
+    if _PROFILE.get("rerun-incomplete") and not _ds.force_incomplete:
+        _ds.force_incomplete = True
+    if set(_ds.rerun_triggers) == set(_RT.all()) and _PROFILE.get("rerun-triggers"):
+        _ds.rerun_triggers = frozenset(_RT.parse_choices_set(_PROFILE["rerun-triggers"]))
 except Exception:  # other Snakemake versions: pass --workflow-profile workflow/profiles/default
     pass
 

@@ -35,6 +35,7 @@ rule report_run:
         run=lambda w: w.run,
         run_dir=lambda w: f"{R}/{w.run}",
         simulation=CFG["simulation"],
+        bands=lambda w: run_cfg(w.run)["bands"],
     log:
         f"{R}/logs/{{run}}/report.log",
     script:

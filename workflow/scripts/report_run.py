@@ -14,7 +14,7 @@ hist_attrs = [artifacts.open_dataset(p).attrs for p in inp.models]
 final = artifacts.read(inp.models[-1], "vp")
 history = report.history_from_attrs(hist_attrs)
 for h, a in zip(history, hist_attrs):
-    h["fmax"] = a.get("fmax")
+    h["fmax"] = snakemake.params.bands[int(a["band"])]["fmax"]
 if true is not None:
     errs = [models.relative_error(artifacts.read(p, "vp"), true) for p in inp.models]
     for h, e in zip(history, errs):
