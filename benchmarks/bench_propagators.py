@@ -226,7 +226,17 @@ class FwiCore(Engine):
         self.d_obs = None
 
     def forward(self):
-        return self.fwi.forward(self.vp, self.acq, self.w, **self.kw)
+        d = self.fwi.forward(self.vp, self.acq, self.w, **self.kw)
+        self._threading_layer()
+        return d
+
+    def _threading_layer(self) -> None:
+        import numba
+
+        try:
+            self.info["numba_threading_layer"] = numba.threading_layer()
+        except ValueError:  # no parallel region has run
+            pass
 
     def prepare_gradient(self) -> None:
         self.d_obs = self.forward() * 0
@@ -236,6 +246,7 @@ class FwiCore(Engine):
                                        return_info=True, **self.kw)
         self.info.update(snapshots=int(info["snapshots"]),
                          recompute_factor=float(info["recompute_factor"]))
+        self._threading_layer()
         return out
 
 
@@ -584,7 +595,8 @@ def summarise(engine: str, mode: str, p: Problem, r: dict) -> dict:
                 f"devito {label} median {statistics.median(o['op_time_s'] for o in op):.2f} s, "
                 f"{statistics.median(o['gpts_s'] for o in op) * 1e3:.0f} Mpt/s (own summary)")
     if engine == "fwi_core":
-        row["notes"].append(f"1st call incl. JIT; compile ~ {r['first_call_s'] - med:.1f} s")
+        row["notes"].append(f"1st call incl. JIT; compile ~ {r['first_call_s'] - med:.1f} s; "
+                            f"numba layer {info.get('numba_threading_layer', '?')}")
         if "snapshots" in info:
             row["notes"].append(f"checkpointing: {info['snapshots']} snapshots, recompute "
                                 f"x{info['recompute_factor']:.2f} (default memory budget)")
