@@ -11,16 +11,17 @@ from . import misfits
 from .acquisition import Acquisition
 from .checkpointing import recompute_factor, schedule, snapshots_for_budget
 from .propagation import (DEFAULT_MEMORY_BUDGET, Setup, _op_args, _prepare, _snapshot_bytes,
-                          _zeros, threads_for)
+                          _zeros, run_shots, shot_workers)
 
 _CODES = {"advance": 0, "save": 1, "restore": 2, "reverse": 3}
 
 
-def choose_snapshots(st: Setup, checkpoints: int | None, memory_budget: int) -> int:
-    """Number of snapshots: ``checkpoints`` if given, else as many as fit the budget."""
+def choose_snapshots(st: Setup, checkpoints: int | None, memory_budget: int, workers: int = 1) -> int:
+    """Number of snapshots per shot: ``checkpoints`` if given, else as many as
+    fit the budget shared by ``workers`` shots running at once."""
     n = st.nt - 1
     if checkpoints is None:
-        return snapshots_for_budget(n, _snapshot_bytes(st), int(memory_budget))
+        return snapshots_for_budget(n, _snapshot_bytes(st), int(memory_budget) // workers)
     if isinstance(checkpoints, bool) or int(checkpoints) != checkpoints or checkpoints < 1:
         raise ValueError(f"checkpoints must be a positive integer or None, got {checkpoints!r}")
     return min(int(checkpoints), n)
@@ -85,7 +86,8 @@ def gradient(vp: xr.DataArray, acq: Acquisition, w: np.ndarray, d_obs, dt: float
     ``vp`` (dJ/dvp, misfit units per m/s); with ``illumination=True`` also the
     pseudo-Hessian diagonal ``sum_t (d2u/dt2)^2 dt`` summed over shots (same
     grid); with ``return_info=True`` a dict (snapshots, recompute factor,
-    synthetic data) last. ``num_threads`` as in :func:`fwi_core.forward`.
+    synthetic data) last. ``num_threads`` as in :func:`fwi_core.forward`;
+    shots running at once share ``memory_budget``.
     """
     misfit_fn = misfits.get(misfit)
     st, wav = _prepare(vp, acq, w, dt, nt, space_order, pml_width, free_surface, dtype, vmax, freq)
@@ -95,19 +97,26 @@ def gradient(vp: xr.DataArray, acq: Acquisition, w: np.ndarray, d_obs, dt: float
                          f"{(acq.n_shots, acq.n_receivers, st.nt)}")
     if not np.all(np.isfinite(obs)):
         raise ValueError("d_obs contains NaN or inf")
-    n_snap = choose_snapshots(st, checkpoints, memory_budget)
+    workers = shot_workers(acq.n_shots, num_threads)
+    n_snap = choose_snapshots(st, checkpoints, memory_budget, workers)
     actions = np.fromiter(itertools.chain.from_iterable((_CODES[a], k) for a, k in schedule(st.nt - 1, n_snap)),
                           dtype=np.int64).reshape(-1, 2)
-    g = np.zeros(st.layout.shape, dtype=st.dtype)
-    h = np.zeros(st.layout.shape, dtype=st.dtype)  # written only with illumination=True
-    J = 0.0
-    syn = []
-    with threads_for(st.layout.n_points, num_threads):
-        for shot in range(acq.n_shots):
-            Js, d = _shot_gradient(st, shot, wav[shot], obs[shot].astype(st.dtype), misfit_fn,
-                                   actions, n_snap, g, h, illumination)
-            J += Js
-            syn.append(d)
+    # one accumulator pair per worker, summed in worker order: reproducible bitwise
+    acc = [(np.zeros(st.layout.shape, dtype=st.dtype), np.zeros(st.layout.shape, dtype=st.dtype))
+           for _ in range(workers)]   # h is written only with illumination=True
+
+    def task(shot: int, worker: int):
+        gk, hk = acc[worker]
+        return _shot_gradient(st, shot, wav[shot], obs[shot].astype(st.dtype), misfit_fn,
+                              actions, n_snap, gk, hk, illumination)
+
+    results = run_shots(task, acq.n_shots, st.layout.n_points, num_threads)
+    J = float(sum(r[0] for r in results))
+    syn = [r[1] for r in results]
+    g, h = acc[0]
+    for gk, hk in acc[1:]:
+        g += gk
+        h += hk
     # dJ/ds = g / s with s = dt^2 vp^2, so dJ/dvp = g * 2 / vp; then fold the padding back
     gv = st.layout.pad_adjoint(g.astype(np.float64) * 2.0 / st.vp_pad)
     grad = xr.DataArray(gv.astype(st.dtype), dims=vp.dims, coords=vp.coords, name="gradient",

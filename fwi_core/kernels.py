@@ -358,7 +358,7 @@ def image_source(g, w, idx, wts, amp):
 # Kept in this module so that numba's on-disk cache, invalidated per source
 # file, never pairs a cached loop with a stale kernel.
 
-_LOOP_OPTS = dict(cache=True, error_model="numpy", boundscheck=False)
+_LOOP_OPTS = dict(cache=True, nogil=True, error_model="numpy", boundscheck=False)
 
 @njit(**_LOOP_OPTS)
 def advance(k, n0, u, um, psx, psz, zex, zez, s, c2x, c2z, c1x, c1z, ax, bx, az, bz, b, fs,

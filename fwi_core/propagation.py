@@ -7,6 +7,7 @@ u^n, u^{n-1} and the source sample f^n; sample n of a trace is ``R u^n``.
 from __future__ import annotations
 
 import contextlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,21 +32,80 @@ DEFAULT_MEMORY_BUDGET = 512 * 2 ** 20
 SERIAL_BELOW_POINTS = 40_000
 
 
-@contextlib.contextmanager
-def threads_for(n_points: int, num_threads: int | None):
-    """Run the kernels with ``num_threads`` threads (None: 1 for small grids,
-    else numba's default), restoring the previous setting afterwards."""
-    if num_threads is not None and (isinstance(num_threads, bool) or int(num_threads) != num_threads
-                                    or not 1 <= num_threads <= numba.config.NUMBA_NUM_THREADS):
+def _threadsafe_layer() -> bool:
+    """True when numba can launch parallel kernels from several threads at
+    once (OpenMP or TBB layer); selects OpenMP if the user chose nothing."""
+    if numba.config.THREADING_LAYER not in ("default", "omp", "tbb", "threadsafe"):
+        return False
+    try:
+        from numba.np.ufunc import omppool  # noqa: F401
+    except ImportError:
+        try:
+            from numba.np.ufunc import tbbpool  # noqa: F401
+        except ImportError:
+            return False
+        layer = "tbb"
+    else:
+        layer = "omp"
+    if numba.config.THREADING_LAYER == "default":
+        numba.config.THREADING_LAYER = layer
+    return True
+
+
+def check_threads(num_threads: int | None) -> int:
+    """Validate ``num_threads``; None means all numba threads."""
+    if num_threads is None:
+        return numba.config.NUMBA_NUM_THREADS
+    if (isinstance(num_threads, bool) or int(num_threads) != num_threads
+            or not 1 <= num_threads <= numba.config.NUMBA_NUM_THREADS):
         raise ValueError(f"num_threads must be an integer in [1, {numba.config.NUMBA_NUM_THREADS}], "
                          f"got {num_threads!r}")
-    n = num_threads or (1 if n_points < SERIAL_BELOW_POINTS else numba.config.NUMBA_NUM_THREADS)
+    return int(num_threads)
+
+
+@contextlib.contextmanager
+def _kernel_threads(n: int):
     before = numba.get_num_threads()
-    numba.set_num_threads(int(n))
+    numba.set_num_threads(n)
     try:
         yield
     finally:
         numba.set_num_threads(before)
+
+
+def shot_workers(n_shots: int, num_threads: int | None) -> int:
+    """How many shots run at once: one per thread when there are at least as
+    many shots as threads (no synchronisation per time step, robust on a busy
+    machine), else 1 (the grid is split across threads instead)."""
+    n = check_threads(num_threads)
+    return n if n > 1 and n_shots >= n and _threadsafe_layer() else 1
+
+
+def run_shots(task, n_shots: int, n_points: int, num_threads: int | None) -> list:
+    """``[task(shot, worker) for shot in range(n_shots)]`` on the available threads.
+
+    With several workers, worker k runs shots k, k + W, k + 2W, ... on one
+    thread each; the assignment is fixed, so per-worker sums are reproducible
+    bitwise for a given thread count. With one worker the kernels split the
+    grid across ``num_threads`` threads (one on grids under
+    ``SERIAL_BELOW_POINTS``)."""
+    n = check_threads(num_threads)
+    workers = shot_workers(n_shots, num_threads)
+    if workers == 1:
+        threads = n if (num_threads is not None or n_points >= SERIAL_BELOW_POINTS) else 1
+        with _kernel_threads(threads):
+            return [task(shot, 0) for shot in range(n_shots)]
+
+    def work(k: int) -> list:
+        with _kernel_threads(1):
+            return [(shot, task(shot, k)) for shot in range(k, n_shots, workers)]
+
+    out = [None] * n_shots
+    with ThreadPoolExecutor(workers) as pool:
+        for part in pool.map(work, range(workers)):
+            for shot, result in part:
+                out[shot] = result
+    return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -202,11 +262,12 @@ def forward(vp: xr.DataArray, acq: Acquisition, w: np.ndarray, dt: float, nt: in
     samples. Returns a DataArray ``("shot", "receiver", "time")``.
     ``vmax``/``freq`` override the CPML reference velocity and frequency
     (default: model maximum, wavelet peak frequency); ``num_threads`` the
-    kernel threads (default: all, or 1 on small grids).
+    threads (default: all): with at least that many shots each thread models
+    whole shots, else the grid is split across threads (one on small grids).
     """
     st, wav = _prepare(vp, acq, w, dt, nt, space_order, pml_width, free_surface, dtype, vmax, freq)
-    with threads_for(st.layout.n_points, num_threads):
-        data = np.stack([_shot_forward(st, i, wav[i]) for i in range(acq.n_shots)])
+    data = np.stack(run_shots(lambda shot, _: _shot_forward(st, shot, wav[shot]),
+                              acq.n_shots, st.layout.n_points, num_threads))
     return _data_array(data, acq, st.dt)
 
 
@@ -231,9 +292,8 @@ def adjoint(vp: xr.DataArray, acq: Acquisition, residual: np.ndarray, dt: float,
     c2x, c2z, c1x, c1z = st.coefs
     ax, bx, az, bz = st.cpml
     fs = st.layout.free_surface
-    with threads_for(st.layout.n_points, num_threads):
-        for shot in range(acq.n_shots):
-            _shot_adjoint(st, shot, r[shot], out[shot])
+    run_shots(lambda shot, _: _shot_adjoint(st, shot, r[shot], out[shot]),
+              acq.n_shots, st.layout.n_points, num_threads)
     return out
 
 
