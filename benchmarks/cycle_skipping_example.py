@@ -79,7 +79,8 @@ def run_case(p: dict, case: dict, callback=None) -> dict:
     model error ||v - v_true|| / ||v0 - v_true|| after every iteration."""
     res = inversion.invert(p["vp0"], p["acq"], p["wavelet"], p["d_obs"], bands=case["bands"],
                            sim=SIM, vp_true=p["vp_true"], misfit={"name": case["misfit"]},
-                           line_search=LINE_SEARCH, precondition=PRECONDITION, callback=callback)
+                           line_search=LINE_SEARCH, precondition=PRECONDITION, bounds=[1400.0, VMAX],
+                           callback=callback)
     e0 = relative_error(p["vp0"], p["vp_true"])  # history holds ||v - v_true|| / ||v_true||
     err = [1.0] + [h["model_error"] / e0 for h in res.history]
     return {"model": res.model, "history": res.history, "error": np.asarray(err),

@@ -49,11 +49,33 @@ def settings(inv: dict | None = None) -> dict:
     return out
 
 
-def engine_kwargs(sim: dict | None) -> dict:
-    """Keywords of fwi.forward / fwi.gradient from the config's ``simulation`` block."""
+def engine_kwargs(sim: dict | None, wavelet: xr.DataArray | None = None, vmax: float | None = None) -> dict:
+    """Keywords of fwi.forward / fwi.gradient from the config's ``simulation`` block.
+
+    With a band's ``wavelet`` (from :func:`prepare_band`) and ``vmax`` (m/s, the
+    run's upper velocity bound ``inversion.bounds[1]``) the CPML reference is
+    fixed for the whole band: ``vmax`` and ``freq`` = :func:`cpml_frequency`.
+    Without them the engine takes the model's maximum and the wavelet's peak,
+    so the absorbing layer would change with every trial model.
+    """
     s = {**SIM_DEFAULTS, **(sim or {})}
-    return {"space_order": int(s["space_order"]), "pml_width": int(s["pml_width"]),
-            "free_surface": bool(s["free_surface"]), "dtype": np.dtype(s["dtype"]).type}
+    kw = {"space_order": int(s["space_order"]), "pml_width": int(s["pml_width"]),
+          "free_surface": bool(s["free_surface"]), "dtype": np.dtype(s["dtype"]).type}
+    if wavelet is not None:
+        if vmax is None:
+            raise ValueError("vmax: the run's upper velocity bound (inversion.bounds[1]) is required "
+                             "with a band's wavelet")
+        kw.update(vmax=float(vmax), freq=cpml_frequency(wavelet))
+    return kw
+
+
+def cpml_frequency(wavelet: xr.DataArray) -> float:
+    """CPML reference frequency (Hz) of a band: half the band's ``fmax``
+    (the ``fmax`` attr that :func:`prepare_band` puts on the wavelet)."""
+    fmax = wavelet.attrs.get("fmax")
+    if fmax is None:
+        raise ValueError("wavelet: has no 'fmax' attr; filter it with inversion.prepare_band first")
+    return 0.5 * float(fmax)
 
 
 def make_misfit(name: str = "l2", params: dict | None = None):
@@ -131,13 +153,17 @@ def _shot_wavelet(w: xr.DataArray, shot: int) -> np.ndarray:
 
 def shot_gradients(vp: xr.DataArray, acq, wavelet: xr.DataArray, d_obs: xr.DataArray,
                    shots: Sequence[int], sim: dict | None = None, misfit="l2",
-                   log: Callable[[str], None] | None = None) -> xr.Dataset:
-    """Forward + adjoint of each shot of a group: misfit per shot, summed gradient and illumination."""
+                   log: Callable[[str], None] | None = None, *, vmax: float) -> xr.Dataset:
+    """Forward + adjoint of each shot of a group: misfit per shot, summed gradient and illumination.
+
+    ``vmax`` (m/s): the run's upper velocity bound, the CPML reference of the
+    band (see :func:`engine_kwargs`), the same in :func:`shot_trials`.
+    """
     import fwi_core as fwi
 
     dt = float(wavelet.time[1] - wavelet.time[0])
     nt = wavelet.sizes["time"]
-    kw = engine_kwargs(sim)
+    kw = engine_kwargs(sim, wavelet, vmax)
     g = np.zeros(vp.shape, np.float64)
     il = np.zeros(vp.shape, np.float64)
     J = []
@@ -206,7 +232,7 @@ def shot_trials(vp: xr.DataArray, state: xr.Dataset, acq, wavelet: xr.DataArray,
 
     dt = float(wavelet.time[1] - wavelet.time[0])
     nt = wavelet.sizes["time"]
-    kw = engine_kwargs(sim)
+    kw = engine_kwargs(sim, wavelet, bounds[1])
     fn = misfits.get(misfit)
     alphas = list(state.attrs["alphas"])
     J = np.zeros((len(alphas), len(shots)))
@@ -277,7 +303,7 @@ def invert(vp0: xr.DataArray, acq, wavelet, d_obs: xr.DataArray, *, bands: Seque
         d_b, w_b = prepare_band(d_obs, wavelet, band, cfg["filter_order"])
         state, step_scale, reset = None, None, False
         for it in range(int(band["iterations"])):
-            parts = [shot_gradients(vp, acq, w_b, d_b, g, sim, misfit) for g in groups]
+            parts = [shot_gradients(vp, acq, w_b, d_b, g, sim, misfit, vmax=cfg["bounds"][1]) for g in groups]
             grad = combine_gradients(vp, parts, acq, band, cfg["precondition"])
             state = compute_direction(vp, grad, state, cfg["optimizer"], cfg["line_search"], step_scale, reset)
             trials = [shot_trials(vp, state, acq, w_b, d_b, g, cfg["bounds"], sim, misfit) for g in groups]

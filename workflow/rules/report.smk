@@ -36,6 +36,7 @@ rule report_run:
         run_dir=lambda w: f"{R}/{w.run}",
         simulation=CFG["simulation"],
         bands=lambda w: run_cfg(w.run)["bands"],
+        vmax=lambda w: run_cfg(w.run)["bounds"][1],
     log:
         f"{R}/logs/{{run}}/report.log",
     script:

@@ -28,7 +28,7 @@ plotting.plot_gradient(artifacts.open_dataset(inp.gradient), out.gradient, title
 d, w = band_data(inp.data)
 acq = acquisition(inp.acq)
 s = acq.n_shots // 2
-kw = inversion.engine_kwargs(snakemake.params.simulation)
+kw = inversion.engine_kwargs(snakemake.params.simulation, w, snakemake.params.vmax)
 dt = float(w.time[1] - w.time[0])
 syn = fwi.forward(final, acq.select([s]), w.values, dt=dt, nt=w.sizes["time"], **kw).values[0]
 syn0 = fwi.forward(vp0, acq.select([s]), w.values, dt=dt, nt=w.sizes["time"], **kw).values[0]

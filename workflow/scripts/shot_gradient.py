@@ -2,10 +2,11 @@ from _common import Job, acquisition, band_data
 from fwi_core import artifacts, inversion
 
 job = Job(snakemake, "shot_gradient")
-misfit, sim = job.spec
+misfit, sim, vmax = job.spec
 vp = artifacts.read(snakemake.input.model, "vp")
 d, w = band_data(snakemake.input.data)
 acq = acquisition(snakemake.input.acq)
 ds = inversion.shot_gradients(vp, acq, w, d, job.shots, sim,
-                              inversion.make_misfit(misfit["name"], misfit.get("params")), log=job.log.info)
+                              inversion.make_misfit(misfit["name"], misfit.get("params")), log=job.log.info,
+                              vmax=vmax)
 job.write(ds, snakemake.output[0])

@@ -1,0 +1,62 @@
+"""Stage functions of fwi_core.inversion on a small model (a few seconds)."""
+import numpy as np
+import pytest
+
+import fwi_core as fwi
+from fwi_core import inversion
+
+NZ, NX, H = 30, 60, 20.0
+BOUNDS = [1400.0, 3000.0]
+BAND = {"fmax": 5.0}
+
+
+def _problem(dtype="float32"):
+    z = H * np.arange(NZ)[:, None] + np.zeros((1, NX))
+    vt = 1800.0 + 1.5 * z
+    vt[z > 300] += 300.0
+    vp_true = fwi.as_model(vt.astype(np.float32), H)
+    vp0 = fwi.as_model((0.95 * vt).astype(np.float32), H)
+    acq = fwi.Acquisition.surface(vp_true, n_shots=2, n_receivers=30, source_depth=20.0, receiver_depth=20.0)
+    dt = inversion.choose_dt(vp_true, BOUNDS[1])
+    w = inversion.source_wavelet(8.0, dt, inversion.time_axis(dt, 1.0).size)
+    sim = {"pml_width": 10, "dtype": dtype}
+    d_b, w_b = inversion.prepare_band(inversion.model_data(vp_true, acq, w, sim), w, BAND)
+    return {"vp0": vp0, "acq": acq, "w": w_b, "d": d_b, "sim": sim}
+
+
+def _state(p, grad_parts, alphas, direction=None):
+    grad = inversion.combine_gradients(p["vp0"], grad_parts, p["acq"], BAND)
+    st = inversion.compute_direction(p["vp0"], grad, None, {"method": "sd"}, inversion.settings()["line_search"])
+    if direction is not None:
+        st["direction"].values[:] = direction
+        st["mask"].values[:] = 1.0
+    st.attrs["alphas"] = list(alphas)
+    return grad, st
+
+
+def test_trial_at_step_zero_equals_gradient_misfit():
+    """Gradient and trial jobs run the same operator (CPML fixed per band), float32."""
+    p = _problem("float32")
+    part = inversion.shot_gradients(p["vp0"], p["acq"], p["w"], p["d"], [0, 1], p["sim"], vmax=BOUNDS[1])
+    grad, st = _state(p, [part], [0.0])
+    tr = inversion.shot_trials(p["vp0"], st, p["acq"], p["w"], p["d"], [0, 1], BOUNDS, p["sim"])
+    np.testing.assert_allclose(tr["misfit"].values[0], part["misfit"].values, rtol=1e-6, atol=0)
+    assert float(part["misfit"].sum()) > 0
+
+
+def test_line_search_misfit_is_smooth_when_the_model_maximum_moves():
+    """Taylor test through the trial jobs along a perturbation of the fastest
+    rows (it moves max(vp)): with the CPML reference fixed by the bounds the
+    remainder falls by 4 per halving; with the model maximum as reference the
+    absorbing layer changed with the trial model and it did not."""
+    p = _problem("float64")
+    part = inversion.shot_gradients(p["vp0"], p["acq"], p["w"], p["d"], [0, 1], p["sim"], vmax=BOUNDS[1])
+    dv = np.zeros((NZ, NX))
+    dv[-3:] = 1.0
+    hs = [10.0, 5.0, 2.5]
+    grad, st = _state(p, [part], hs, direction=dv)
+    tr = inversion.shot_trials(p["vp0"], st, p["acq"], p["w"], p["d"], [0, 1], BOUNDS, p["sim"])
+    J0, slope = grad.attrs["J"], float(np.sum(grad["gradient"].values * dv))
+    rem = [abs(J - J0 - h * slope) for J, h in zip(tr["misfit"].values.sum(axis=1), hs)]
+    ratios = [a / b for a, b in zip(rem, rem[1:])]
+    assert all(3.6 < r < 4.4 for r in ratios), ratios
