@@ -321,17 +321,22 @@ def config_hash(obj: Any, n: int = 12) -> str:
 # ----------------------------------------------------------------------------- execution
 def auto_shots_per_job(n_shots: int, shape: tuple[int, int], nt: int, pml_width: int = 20,
                        target_seconds: float = 6.0, cell_updates_per_second: float = 1.5e8,
-                       min_groups: int = 1) -> int:
+                       min_groups: int = 1, threads: int = 1) -> int:
     """Shots per gradient/trial job so that a job computes for about ``target_seconds``.
 
     A gradient costs about three wave propagations per shot. With 1 s of
     imports per job, small models want several shots per job; the result is
-    spread evenly so the groups have equal sizes.
+    spread evenly so the groups have equal sizes. It is at least ``threads``
+    (the job's threads, ``execution.threads``; capped at ``n_shots``): with as
+    many shots as threads the engine runs one shot per thread, without
+    per-time-step synchronisation. ``min_groups`` only applies where it
+    leaves ``threads`` shots per job.
     """
     nz, nx = shape
+    threads = max(1, min(int(threads), n_shots))
     work = 3.0 * (nz + 2 * pml_width) * (nx + 2 * pml_width) * nt / cell_updates_per_second
-    per_job = max(1, min(n_shots, int(math.ceil(target_seconds / max(work, 1e-9)))))
-    n_groups = max(int(math.ceil(n_shots / per_job)), min(int(min_groups), n_shots))
+    per_job = max(threads, min(n_shots, int(math.ceil(target_seconds / max(work, 1e-9)))))
+    n_groups = max(int(math.ceil(n_shots / per_job)), min(int(min_groups), n_shots // threads))
     return int(math.ceil(n_shots / n_groups))
 
 
@@ -392,7 +397,8 @@ def plan(cfg: dict, base_dir=None, cores: int = 1) -> dict:
             dt_est = cfg["simulation"]["dt"] or 0.5 * min(dz, dx) / vmax
             nt = int(cfg["simulation"]["t_max"] / dt_est) + 1
             spj = auto_shots_per_job(n_shots, (nz, nx), nt, cfg["simulation"]["pml_width"],
-                                     cfg["execution"]["target_job_seconds"], min_groups=cores)
+                                     cfg["execution"]["target_job_seconds"], min_groups=cores,
+                                     threads=cfg["execution"]["threads"])
     spj = min(int(spj), n_shots)
     groups = shot_groups(n_shots, spj)
     return {"n_shots": n_shots, "shots_per_job": spj, "groups": [f"{g[0]}-{g[-1]}" for g in groups],

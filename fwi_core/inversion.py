@@ -111,12 +111,14 @@ def source_wavelet(freq: float, dt: float, nt: int) -> xr.DataArray:
                         attrs={"type": "ricker", "freq": float(freq), "dt": float(dt)})
 
 
-def model_data(vp: xr.DataArray, acq, wavelet: xr.DataArray, sim: dict | None = None) -> xr.DataArray:
-    """Synthetic observed data of ``vp`` (all shots)."""
+def model_data(vp: xr.DataArray, acq, wavelet: xr.DataArray, sim: dict | None = None,
+               num_threads: int | None = None) -> xr.DataArray:
+    """Synthetic observed data of ``vp`` (all shots), ``("shot", "receiver", "time")``."""
     import fwi_core as fwi
 
     dt = float(wavelet.attrs.get("dt", wavelet.time[1] - wavelet.time[0]))
-    d = fwi.forward(vp, acq, wavelet.values, dt=dt, nt=wavelet.sizes["time"], **engine_kwargs(sim))
+    d = fwi.forward(vp, acq, wavelet.values, dt=dt, nt=wavelet.sizes["time"], **engine_kwargs(sim),
+                    num_threads=None if num_threads is None else engine_threads(num_threads))
     return d.rename("data")
 
 
@@ -151,30 +153,73 @@ def _shot_wavelet(w: xr.DataArray, shot: int) -> np.ndarray:
     return w.values if w.ndim == 1 else w.values[shot]
 
 
+def engine_threads(num_threads: int | None) -> int:
+    """Threads a stage may use: ``num_threads`` (e.g. a Snakemake job's
+    ``threads``) capped at numba's thread count; None: all of them."""
+    import numba
+
+    if num_threads is None:
+        return int(numba.config.NUMBA_NUM_THREADS)
+    if isinstance(num_threads, bool) or int(num_threads) != num_threads or num_threads < 1:
+        raise ValueError(f"num_threads: must be a positive integer, got {num_threads!r}")
+    return min(int(num_threads), int(numba.config.NUMBA_NUM_THREADS))
+
+
+def map_shots(task: Callable[[int, dict], Any], shots: Sequence[int], n_points: int,
+              num_threads: int | None = None) -> list:
+    """``[task(s, engine) for s in shots]`` on ``num_threads`` threads.
+
+    With at least as many shots as threads each thread runs whole shots
+    (:func:`fwi_core.propagation.run_shots`: fixed assignment, no per-step
+    synchronisation), else one shot at a time with the grid split across the
+    threads. ``engine`` holds the keywords the task passes to
+    ``fwi.forward``/``fwi.gradient``: ``num_threads`` (1 inside a
+    shot-per-thread worker) and ``memory_budget`` (bytes, shared by the shots
+    running at once; ``fwi.gradient`` only). Results come back in shot order,
+    so sums over them are bitwise independent of the thread count.
+    ``n_points``: grid size (points), used to keep tiny grids serial.
+    """
+    from .propagation import DEFAULT_MEMORY_BUDGET, run_shots, shot_workers
+
+    shots = list(shots)
+    n = engine_threads(num_threads)
+    workers = shot_workers(len(shots), n)
+    engine = {"num_threads": 1 if workers > 1 else n, "memory_budget": DEFAULT_MEMORY_BUDGET // workers}
+    return run_shots(lambda i, _: task(shots[i], engine), len(shots), int(n_points), n)
+
+
 def shot_gradients(vp: xr.DataArray, acq, wavelet: xr.DataArray, d_obs: xr.DataArray,
                    shots: Sequence[int], sim: dict | None = None, misfit="l2",
-                   log: Callable[[str], None] | None = None, *, vmax: float) -> xr.Dataset:
+                   log: Callable[[str], None] | None = None, *, vmax: float,
+                   num_threads: int | None = None) -> xr.Dataset:
     """Forward + adjoint of each shot of a group: misfit per shot, summed gradient and illumination.
 
     ``vmax`` (m/s): the run's upper velocity bound, the CPML reference of the
     band (see :func:`engine_kwargs`), the same in :func:`shot_trials`.
+    ``num_threads``: threads of the job (:func:`map_shots`; None: all).
+    Returns a Dataset: ``misfit`` (shot,), ``gradient`` and ``illumination``
+    (dims of ``vp``, float64, summed over the shots in shot order).
     """
     import fwi_core as fwi
 
     dt = float(wavelet.time[1] - wavelet.time[0])
     nt = wavelet.sizes["time"]
     kw = engine_kwargs(sim, wavelet, vmax)
+
+    def one(s: int, engine: dict):
+        Js, gs, ils = fwi.gradient(vp, acq.select([s]), _shot_wavelet(wavelet, s), _sel(d_obs, [s]),
+                                   dt=dt, nt=nt, misfit=misfit, illumination=True, **kw, **engine)
+        return float(Js), gs.values, ils.values
+
     g = np.zeros(vp.shape, np.float64)
     il = np.zeros(vp.shape, np.float64)
     J = []
-    for s in shots:
-        Js, gs, ils = fwi.gradient(vp, acq.select([s]), _shot_wavelet(wavelet, s), _sel(d_obs, [s]),
-                                   dt=dt, nt=nt, misfit=misfit, illumination=True, **kw)
-        J.append(float(Js))
+    for s, (Js, gs, ils) in zip(shots, map_shots(one, shots, vp.size, num_threads)):
+        J.append(Js)
         g += np.asarray(gs, np.float64)
         il += np.asarray(ils, np.float64)
         if log:
-            log(f"shot {s}: misfit {float(Js):.6g}")
+            log(f"shot {s}: misfit {Js:.6g}")
     return xr.Dataset(
         {"misfit": (("shot",), np.asarray(J)), "gradient": (vp.dims, g), "illumination": (vp.dims, il)},
         coords={"shot": np.asarray(list(shots)), **{k: vp.coords[k] for k in vp.dims}},
@@ -225,8 +270,13 @@ def trial_model(vp: xr.DataArray, state: xr.Dataset, alpha: float, bounds) -> xr
 
 
 def shot_trials(vp: xr.DataArray, state: xr.Dataset, acq, wavelet: xr.DataArray, d_obs: xr.DataArray,
-                shots: Sequence[int], bounds, sim: dict | None = None, misfit="l2") -> xr.Dataset:
-    """Misfit of each shot of a group at every trial step (forward runs only)."""
+                shots: Sequence[int], bounds, sim: dict | None = None, misfit="l2",
+                num_threads: int | None = None) -> xr.Dataset:
+    """Misfit of each shot of a group at every trial step (forward runs only).
+
+    Returns a Dataset with ``misfit`` (trial, shot) and the ``alpha`` of each
+    trial. ``num_threads`` as in :func:`shot_gradients`.
+    """
     import fwi_core as fwi
     from . import misfits
 
@@ -238,9 +288,13 @@ def shot_trials(vp: xr.DataArray, state: xr.Dataset, acq, wavelet: xr.DataArray,
     J = np.zeros((len(alphas), len(shots)))
     for i, a in enumerate(alphas):
         m = trial_model(vp, state, a, bounds)
-        for j, s in enumerate(shots):
-            syn = fwi.forward(m, acq.select([s]), _shot_wavelet(wavelet, s), dt=dt, nt=nt, **kw)
-            J[i, j] = float(fn(np.asarray(syn.values), _sel(d_obs, [s]), dt)[0])
+
+        def one(s: int, engine: dict):
+            syn = fwi.forward(m, acq.select([s]), _shot_wavelet(wavelet, s), dt=dt, nt=nt, **kw,
+                              num_threads=engine["num_threads"])
+            return float(fn(np.asarray(syn.values), _sel(d_obs, [s]), dt)[0])
+
+        J[i] = map_shots(one, shots, vp.size, num_threads)
     return xr.Dataset({"misfit": (("trial", "shot"), J)},
                       coords={"trial": np.arange(len(alphas)), "alpha": ("trial", np.asarray(alphas)),
                               "shot": np.asarray(list(shots))})
@@ -277,7 +331,8 @@ class InversionResult:
 
 def invert(vp0: xr.DataArray, acq, wavelet, d_obs: xr.DataArray, *, bands: Sequence[dict],
            dt: float | None = None, sim: dict | None = None, vp_true: xr.DataArray | None = None,
-           shots_per_job: int | None = None, callback: Callable[[dict, xr.DataArray], None] | None = None,
+           shots_per_job: int | None = None, num_threads: int | None = None,
+           callback: Callable[[dict, xr.DataArray], None] | None = None,
            **inv) -> InversionResult:
     """In-memory multi-scale FWI using exactly the pipeline's stage functions.
 
@@ -285,6 +340,7 @@ def invert(vp0: xr.DataArray, acq, wavelet, d_obs: xr.DataArray, *, bands: Seque
     ``inv`` takes the keys of the config's ``inversion`` block (misfit,
     optimizer, line_search, precondition, bounds, filter_order).
     ``callback(info, vp)`` runs after every iteration (the hook).
+    ``num_threads``: threads of the shot stages (None: all numba threads).
     """
     from .config import shot_groups
 
@@ -303,10 +359,12 @@ def invert(vp0: xr.DataArray, acq, wavelet, d_obs: xr.DataArray, *, bands: Seque
         d_b, w_b = prepare_band(d_obs, wavelet, band, cfg["filter_order"])
         state, step_scale, reset = None, None, False
         for it in range(int(band["iterations"])):
-            parts = [shot_gradients(vp, acq, w_b, d_b, g, sim, misfit, vmax=cfg["bounds"][1]) for g in groups]
+            parts = [shot_gradients(vp, acq, w_b, d_b, g, sim, misfit, vmax=cfg["bounds"][1],
+                                    num_threads=num_threads) for g in groups]
             grad = combine_gradients(vp, parts, acq, band, cfg["precondition"])
             state = compute_direction(vp, grad, state, cfg["optimizer"], cfg["line_search"], step_scale, reset)
-            trials = [shot_trials(vp, state, acq, w_b, d_b, g, cfg["bounds"], sim, misfit) for g in groups]
+            trials = [shot_trials(vp, state, acq, w_b, d_b, g, cfg["bounds"], sim, misfit, num_threads)
+                      for g in groups]
             vp, info = finish_iteration(vp, state, trials, cfg["bounds"], cfg["line_search"])
             step_scale, reset = info["step_scale"], info["reset"]
             info.update(band=b, iteration=it, fmax=band["fmax"])

@@ -109,6 +109,16 @@ def test_shot_groups_and_auto():
     assert fc.auto_shots_per_job(10, (2000, 2000), 5000) == 1
 
 
+def test_auto_shots_per_job_at_least_threads():
+    """Shot-per-thread execution needs at least as many shots per job as threads."""
+    assert fc.auto_shots_per_job(10, (2000, 2000), 5000, threads=4) == 4   # 3 groups: 4, 4, 2 -> ceil(10/3)
+    assert fc.auto_shots_per_job(8, (2000, 2000), 5000, threads=2) == 2
+    assert fc.auto_shots_per_job(8, (50, 50), 50, min_groups=2, threads=8) == 8  # min_groups yields
+    assert fc.auto_shots_per_job(3, (2000, 2000), 5000, threads=8) == 3
+    for n, t in ((100, 3), (7, 2), (16, 16), (5, 1)):
+        assert fc.auto_shots_per_job(n, (2000, 2000), 5000, min_groups=2, threads=t) >= min(t, n)
+
+
 def test_snakemake_rejects_bad_config_cleanly(tmp_path, default):
     default["inversion"]["optimizer"]["method"] = "bfgs"
     default["inversion"]["precondition"]["smothing"] = 1

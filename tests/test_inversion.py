@@ -60,3 +60,24 @@ def test_line_search_misfit_is_smooth_when_the_model_maximum_moves():
     rem = [abs(J - J0 - h * slope) for J, h in zip(tr["misfit"].values.sum(axis=1), hs)]
     ratios = [a / b for a, b in zip(rem, rem[1:])]
     assert all(3.6 < r < 4.4 for r in ratios), ratios
+
+
+def test_shot_stages_pass_threads_and_are_bitwise_independent_of_them():
+    """One shot per thread with as many shots as threads; the shot-ordered
+    sums are then bitwise the same as with one thread."""
+    import numba
+
+    from fwi_core.propagation import shot_workers
+
+    seen = []
+    inversion.map_shots(lambda s, eng: seen.append((s, eng["num_threads"])), [4, 5], 100, 2)
+    two = min(2, numba.config.NUMBA_NUM_THREADS)
+    expect = 1 if shot_workers(2, two) > 1 else two
+    assert sorted(seen) == [(4, expect), (5, expect)]
+    with pytest.raises(ValueError, match="num_threads"):
+        inversion.map_shots(lambda s, eng: None, [0], 100, 0)
+    p = _problem("float32")
+    a, b = (inversion.shot_gradients(p["vp0"], p["acq"], p["w"], p["d"], [0, 1], p["sim"], vmax=BOUNDS[1],
+                                     num_threads=n) for n in (1, 2))
+    for k in ("misfit", "gradient", "illumination"):
+        np.testing.assert_array_equal(a[k].values, b[k].values)

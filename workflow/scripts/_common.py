@@ -27,6 +27,7 @@ class Job:
         self.iteration = int(wc["i"]) if "i" in wc else None
         self.shots = list(range(int(wc["s0"]), int(wc["s1"]) + 1)) if "s0" in wc else None
         threads = max(1, int(getattr(smk, "threads", 1)))
+        self.threads = threads  # the rule's `threads:` (execution.threads), passed to the engine
         try:
             import numba
 

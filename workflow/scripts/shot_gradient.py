@@ -8,5 +8,5 @@ d, w = band_data(snakemake.input.data)
 acq = acquisition(snakemake.input.acq)
 ds = inversion.shot_gradients(vp, acq, w, d, job.shots, sim,
                               inversion.make_misfit(misfit["name"], misfit.get("params")), log=job.log.info,
-                              vmax=vmax)
+                              vmax=vmax, num_threads=job.threads)
 job.write(ds, snakemake.output[0])

@@ -7,5 +7,5 @@ vp = artifacts.read(snakemake.input.model, "vp")
 state = artifacts.open_dataset(snakemake.input.direction)
 d, w = band_data(snakemake.input.data)
 ds = inversion.shot_trials(vp, state, acquisition(snakemake.input.acq), w, d, job.shots, bounds, sim,
-                           inversion.make_misfit(misfit["name"], misfit.get("params")))
+                           inversion.make_misfit(misfit["name"], misfit.get("params")), job.threads)
 job.write(ds, snakemake.output[0])
