@@ -323,7 +323,10 @@ def reverse_step(u, s, c2x, c2z, c1x, c1z, ax, bx, az, bz, psx, psz, zex, zez,
 
 @njit(**_OPTS)
 def inject(a, s, idx, wts, amp):
-    """``a.flat[idx] += s * wts * amp[p]`` for each point p (amp: (n_points,))."""
+    """``a.flat[idx] += s.flat[idx] * wts * amp[p]`` for each point p (amp: (n_points,)).
+
+    Sources (``s`` = dt^2 vp^2) and the source term of the imaging condition
+    (``a, s = g, W``) alike."""
     af = a.ravel()
     sf = s.ravel()
     for p in range(idx.shape[0]):
@@ -341,17 +344,6 @@ def gather(a, idx, wts, out):
         for k in range(idx.shape[1]):
             acc += wts[p, k] * af[idx[p, k]]
         out[p] = acc
-
-
-@njit(**_OPTS)
-def image_source(g, w, idx, wts, amp):
-    """Source term of the imaging condition: ``g.flat[idx] += w.flat[idx] * wts * amp[p]``."""
-    gf = g.ravel()
-    wf = w.ravel()
-    for p in range(idx.shape[0]):
-        for k in range(idx.shape[1]):
-            q = idx[p, k]
-            gf[q] += wf[q] * wts[p, k] * amp[p]
 
 
 # ---------------------------------------------------------------- time loops
@@ -434,7 +426,7 @@ def execute(actions, cur, u, um, psx, psz, zex, zez, us, ums, xaux, zaux, xcols,
             reverse_step(u, s, c2x, c2z, c1x, c1z, ax, bx, az, bz, psx, psz, zex, zez,
                            w, wp, zx, zz, px, pz, g, h, illum, fz, ze, xs, xe, zc0, zc1, xc0, xc1, fs)
             amp[0] = wav[n]
-            image_source(g, w, src_idx, src_w, amp)
+            inject(g, w, src_idx, src_w, amp)
             inject(wp, s, rec_idx, rec_w, adj[:, n])
             w, wp = wp, w
     return cur, u, um, w, wp
