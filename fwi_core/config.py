@@ -278,6 +278,10 @@ def validate(cfg: dict, base_dir: str | os.PathLike | None = None, schema: dict 
     ):
         errs.append("key 'acquisition': give either n_shots and n_receivers (surface spread) "
                     "or sources and receivers (explicit [z, x] coordinates in metres)")
+    delay = cfg["wavelet"]["delay"]
+    if delay is not None and delay >= cfg["simulation"]["t_max"]:
+        errs.append(f"key 'wavelet.delay': {delay} s is not allowed; allowed values: null (automatic) or a "
+                    f"time in [0, simulation.t_max = {cfg['simulation']['t_max']}) s")
     obs = cfg["observed"]
     if obs["source"] == "zarr":
         if "path" not in obs:
@@ -373,6 +377,16 @@ def model_shape(spec: dict, base_dir=None) -> tuple[tuple[int, int], tuple[float
             z, x = g["z"][:2], g["x"][:2]
         return (int(arr.shape[0]), int(arr.shape[1])), (float(z[1] - z[0]), float(x[1] - x[0]))
     return None
+
+
+def lowest_band(cfg: dict) -> dict:
+    """The band (over all runs) with the lowest corner frequency (its ``fmin``,
+    or ``fmax`` for a low-pass), as ``{fmin, fmax, order}`` with the run's
+    ``filter_order`` filled in: its filter has the longest acausal precursor,
+    which sets the automatic wavelet delay (``wavelet.delay: null``)."""
+    bands = [{"fmin": b.get("fmin"), "fmax": b["fmax"], "order": int(b.get("order") or inv["filter_order"])}
+             for inv in cfg["runs"].values() for b in inv["bands"]]
+    return min(bands, key=lambda b: (b["fmin"] or b["fmax"], b["fmax"], -b["order"]))
 
 
 def plan(cfg: dict, base_dir=None, cores: int = 1) -> dict:

@@ -103,12 +103,33 @@ def choose_dt(vp: xr.DataArray, vmax: float, space_order: int = 8, safety: float
                                safety=safety))
 
 
-def source_wavelet(freq: float, dt: float, nt: int) -> xr.DataArray:
+def source_wavelet(freq: float, dt: float, nt: int, delay: float | None = None) -> xr.DataArray:
+    """Ricker wavelet ``(nt,)`` of peak frequency ``freq`` (Hz) peaking at
+    ``delay`` s (default ``1.5 / freq``; see :func:`wavelet_delay`)."""
     import fwi_core as fwi
 
-    w = np.asarray(fwi.ricker(freq=freq, dt=dt, nt=nt), np.float64)
+    delay = 1.5 / float(freq) if delay is None else float(delay)
+    w = np.asarray(fwi.ricker(freq=freq, dt=dt, nt=nt, peak_time=delay), np.float64)
     return xr.DataArray(w, dims=("time",), coords={"time": dt * np.arange(nt)}, name="wavelet",
-                        attrs={"type": "ricker", "freq": float(freq), "dt": float(dt)})
+                        attrs={"type": "ricker", "freq": float(freq), "dt": float(dt), "delay": delay})
+
+
+def wavelet_delay(freq: float, dt: float, band: dict | None = None, order: int = 4,
+                  tol: float = 1e-4) -> float:
+    """Peak time (s) of the Ricker so that no band's filter cuts it at ``t = 0``.
+
+    ``1.5 / freq`` (where the Ricker starts from ~0) plus the acausal length
+    of the zero-phase filter of ``band`` (``{fmin?, fmax, order?}``; the band
+    with the lowest corner frequency, :func:`fwi_core.config.lowest_band`):
+    :func:`fwi_core.signal.butterworth_precursor` at energy fraction ``tol``.
+    About ``1.5 / freq + 1.42 / fmax`` for an order-4 low-pass band.
+    """
+    from .signal import butterworth_precursor
+
+    extra = 0.0
+    if band is not None:
+        extra = butterworth_precursor(dt, band.get("fmin"), band["fmax"], int(band.get("order") or order), tol)
+    return 1.5 / float(freq) + extra
 
 
 def model_data(vp: xr.DataArray, acq, wavelet: xr.DataArray, sim: dict | None = None,

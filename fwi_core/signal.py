@@ -26,6 +26,7 @@ def _sps():
 __all__ = [
     "butterworth",
     "butterworth_padding",
+    "butterworth_precursor",
     "time_window_mask",
     "time_window",
     "mute_before_arrival_mask",
@@ -127,6 +128,30 @@ def butterworth_padding(dt: float, fmin: float | None = None, fmax: float | None
     _, poles, _ = _sps().sos2zpk(sos)
     r = float(np.max(np.abs(poles)))
     return int(np.ceil(np.log(_PAD_TOL) / np.log(r))) + 1
+
+
+def butterworth_precursor(dt: float, fmin: float | None = None, fmax: float | None = None,
+                          order: int = 4, tol: float = 1e-4) -> float:
+    """Length (s) of the acausal part of :func:`butterworth`'s impulse response.
+
+    The zero-phase filter's impulse response ``h(t)`` is symmetric about 0; the
+    result is the smallest ``T`` (a multiple of ``dt``) such that the samples
+    at ``t < -T`` hold at most ``tol`` (a fraction) of its energy. A source
+    wavelet must start at least ``T`` after ``t = 0`` for the filter to move
+    no more than about ``tol`` of its energy before ``t = 0``, where it is cut
+    (about ``1.42 / fmax`` for an order-4 low-pass at ``tol = 1e-4``; longer
+    for band-passes with a low ``fmin``). 0 when no filter applies.
+    """
+    tol = _positive("tol", tol)
+    npad = butterworth_padding(dt, fmin, fmax, order)
+    if npad == 0:
+        return 0.0
+    x = np.zeros(2 * npad + 1)
+    x[npad] = 1.0
+    e = butterworth(x, dt, fmin, fmax, order) ** 2
+    frac = np.cumsum(e) / np.sum(e)          # energy at samples <= k
+    k = int(np.searchsorted(frac, tol, side="right"))  # first sample past the tol tail
+    return max(0, npad - k) * float(dt)
 
 
 def butterworth(x: np.ndarray, dt: float, fmin: float | None = None, fmax: float | None = None,

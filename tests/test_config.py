@@ -131,3 +131,25 @@ def test_snakemake_rejects_bad_config_cleanly(tmp_path, default):
     assert "inversion.optimizer.method" in out and "'lbfgs'" in out
     assert "unknown key 'inversion.precondition.smothing'" in out
     assert "Traceback" not in out
+
+
+def test_wavelet_delay_checked(default):
+    d = copy.deepcopy(default)
+    d["wavelet"]["delay"] = "late"
+    assert "wavelet.delay" in _errors(d)
+    d["wavelet"]["delay"] = 5.0
+    msg = _errors(d)
+    assert "wavelet.delay" in msg and "null" in msg and "t_max" in msg
+    d["wavelet"]["delay"] = 0.5
+    assert fc.validate(d)["wavelet"]["delay"] == 0.5
+    assert fc.validate(default)["wavelet"]["delay"] is None
+
+
+def test_lowest_band_sets_the_automatic_delay(default):
+    cfg = fc.validate(default)
+    cfg["runs"]["other"] = copy.deepcopy(cfg["runs"]["default"])
+    cfg["runs"]["other"]["bands"] = [{"fmin": 2.0, "fmax": 6.0, "iterations": 1, "order": 6}]
+    assert fc.lowest_band(cfg) == {"fmin": 2.0, "fmax": 6.0, "order": 6}
+    del cfg["runs"]["other"]
+    low = min(b["fmax"] for b in cfg["runs"]["default"]["bands"])
+    assert fc.lowest_band(cfg) == {"fmin": None, "fmax": low, "order": cfg["runs"]["default"]["filter_order"]}

@@ -28,7 +28,7 @@ SMALL = {
     "true_model": {"generator": "geology", "shape": [36, 90], "spacing": 20.0, "seed": 3},
     "acquisition": {"n_shots": 6, "n_receivers": 45, "source_depth": 20.0, "receiver_depth": 20.0},
     "wavelet": {"freq": 8.0},
-    "simulation": {"t_max": 1.3, "pml_width": 15},
+    "simulation": {"t_max": 1.75, "pml_width": 15},
     "inversion": {
         "initial": {"from_true": {"smooth": 300.0}},
         "bands": [{"fmax": 3.0, "iterations": 5}, {"fmax": 5.0, "iterations": 5}, {"fmax": 8.0, "iterations": 5}],

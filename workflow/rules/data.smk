@@ -45,7 +45,8 @@ rule wavelet:
     output:
         directory(f"{R}/data/wavelet.zarr"),
     params:
-        spec=spec(CFG["wavelet"], CFG["simulation"], vmax_all()),
+        spec=spec(CFG["wavelet"], CFG["simulation"], vmax_all(),
+                  fwicfg.lowest_band(CFG) if CFG["wavelet"]["delay"] is None else None),
     log:
         f"{R}/logs/data/wavelet.log",
     script:
