@@ -13,26 +13,9 @@ import numpy as np
 import xarray as xr
 from scipy.ndimage import gaussian_filter
 
+from .grid import as_model
+
 WATER_VELOCITY = 1500.0
-
-
-def as_model(values, spacing, origin=(0.0, 0.0), dtype=np.float32, attrs=None) -> xr.DataArray:
-    """Wrap a 2-D array (z first) as a ``vp`` DataArray with metre coordinates."""
-    values = np.asarray(values)
-    if values.ndim != 2:
-        raise ValueError(f"values: expected a 2-D (z, x) array, got shape {values.shape}")
-    dz, dx = _spacing(spacing)
-    nz, nx = values.shape
-    da = xr.DataArray(
-        values.astype(dtype, copy=False),
-        dims=("z", "x"),
-        coords={"z": origin[0] + dz * np.arange(nz), "x": origin[1] + dx * np.arange(nx)},
-        name="vp",
-        attrs={"units": "m/s", "spacing": [dz, dx], **(attrs or {})},
-    )
-    da.z.attrs["units"] = "m"
-    da.x.attrs["units"] = "m"
-    return da
 
 
 def _spacing(spacing) -> tuple[float, float]:
@@ -49,7 +32,7 @@ def spacing_of(vp: xr.DataArray) -> tuple[float, float]:
 
 # ----------------------------------------------------------------------------- generators
 def constant(shape, spacing, velocity: float = 2000.0) -> xr.DataArray:
-    return as_model(np.full(shape, velocity, np.float32), spacing, attrs={"generator": "constant"})
+    return as_model(np.full(shape, velocity, np.float32), spacing).assign_attrs(generator="constant")
 
 
 def layered(shape, spacing, water_depth: float = 100.0, seed: int = 0,
@@ -66,7 +49,7 @@ def layered(shape, spacing, water_depth: float = 100.0, seed: int = 0,
     for t, v in zip(tops, vels[1:]):
         vp[z >= t] = v
     vp[z < water_depth] = WATER_VELOCITY
-    return as_model(vp, spacing, attrs={"generator": "layered", "seed": seed})
+    return as_model(vp, spacing).assign_attrs(generator="layered", seed=seed)
 
 
 def geology(shape, spacing, water_depth: float | None = None, seed: int = 0,
@@ -122,8 +105,8 @@ def geology(shape, spacing, water_depth: float | None = None, seed: int = 0,
     vp[lens & (z > water_depth + dz)] *= 0.8
 
     vp[z < water_depth] = WATER_VELOCITY
-    return as_model(vp.astype(np.float32), spacing,
-                    attrs={"generator": "geology", "seed": seed, "water_depth": float(water_depth)})
+    return as_model(vp.astype(np.float32), spacing).assign_attrs(
+        generator="geology", seed=seed, water_depth=float(water_depth))
 
 
 GENERATORS = {"geology": geology, "layered": layered, "constant": constant}
@@ -147,7 +130,7 @@ def load(path: str | os.PathLike, spacing=None, variable: str | None = None) -> 
         arr = np.load(path)
         if arr.ndim != 2:
             raise ValueError(f"file: {path} holds shape {arr.shape}; expected a 2-D (z, x) array")
-        return as_model(arr, spacing, attrs={"source": os.path.basename(path)})
+        return as_model(arr.astype(np.float32), _spacing(spacing)).assign_attrs(source=os.path.basename(path))
     if path.rstrip("/").endswith(".zarr"):
         from .artifacts import open_dataset
 
