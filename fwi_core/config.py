@@ -213,6 +213,13 @@ def _check_inversion(inv: dict, key: str, cfg: dict, base_dir, errs: list[str]) 
         for i, b in enumerate(inv["bands"]):
             if b.get("fmin") is not None and b["fmin"] >= b["fmax"]:
                 errs.append(f"key '{key}.bands[{i}].fmin': {b['fmin']} must be < fmax ({b['fmax']})")
+    cond = inv.get("conditioning") or {}
+    tw = cond.get("time_window") or {}
+    if tw.get("tmin") is not None and tw.get("tmax") is not None and tw["tmin"] >= tw["tmax"]:
+        errs.append(f"key '{key}.conditioning.time_window.tmin': {tw['tmin']} must be < tmax ({tw['tmax']})")
+    off = cond.get("offsets") or {}
+    if off.get("max") is not None and off["max"] < off.get("min", 0.0):
+        errs.append(f"key '{key}.conditioning.offsets.max': {off['max']} must be >= min ({off.get('min', 0.0)})")
     lo, hi = inv["bounds"]
     if lo >= hi:
         errs.append(f"key '{key}.bounds': lower bound {lo} must be < upper bound {hi}")

@@ -25,6 +25,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import xarray as xr
 
+from . import conditioning as cond_mod
 from . import optimize
 from . import precondition as precond_mod
 
@@ -37,6 +38,7 @@ DEFAULTS: dict[str, Any] = {
     "precondition": {"illumination": True, "water_level": 0.01, "smoothing": 0.25, "mask_water": True,
                      "water_velocity": 1500.0, "mask_radius": 60.0, "mask_taper": 60.0},
     "bounds": [1400.0, 5000.0],
+    "conditioning": {},
 }
 SIM_DEFAULTS = {"space_order": 8, "pml_width": 20, "free_surface": False, "dtype": "float32"}
 
@@ -212,12 +214,14 @@ def map_shots(task: Callable[[int, dict], Any], shots: Sequence[int], n_points: 
 def shot_gradients(vp: xr.DataArray, acq, wavelet: xr.DataArray, d_obs: xr.DataArray,
                    shots: Sequence[int], sim: dict | None = None, misfit="l2",
                    log: Callable[[str], None] | None = None, *, vmax: float,
-                   num_threads: int | None = None) -> xr.Dataset:
+                   num_threads: int | None = None, conditioning: dict | None = None) -> xr.Dataset:
     """Forward + adjoint of each shot of a group: misfit per shot, summed gradient and illumination.
 
     ``vmax`` (m/s): the run's upper velocity bound, the CPML reference of the
     band (see :func:`engine_kwargs`), the same in :func:`shot_trials`.
     ``num_threads``: threads of the job (:func:`map_shots`; None: all).
+    ``conditioning``: the band's data conditioning (masks, normalisation,
+    :func:`fwi_core.conditioning.band_spec`), applied inside the misfit.
     Returns a Dataset: ``misfit`` (shot,), ``gradient`` and ``illumination``
     (dims of ``vp``, float64, summed over the shots in shot order).
     """
@@ -226,10 +230,12 @@ def shot_gradients(vp: xr.DataArray, acq, wavelet: xr.DataArray, d_obs: xr.DataA
     dt = float(wavelet.time[1] - wavelet.time[0])
     nt = wavelet.sizes["time"]
     kw = engine_kwargs(sim, wavelet, vmax)
+    off = cond_mod.offsets(acq)
 
     def one(s: int, engine: dict):
+        fn = cond_mod.shot_misfit(misfit, conditioning, off[s], nt, dt)
         Js, gs, ils = fwi.gradient(vp, acq.select([s]), _shot_wavelet(wavelet, s), _sel(d_obs, [s]),
-                                   dt=dt, nt=nt, misfit=misfit, illumination=True, **kw, **engine)
+                                   dt=dt, nt=nt, misfit=fn, illumination=True, **kw, **engine)
         return float(Js), gs.values, ils.values
 
     g = np.zeros(vp.shape, np.float64)
@@ -292,11 +298,11 @@ def trial_model(vp: xr.DataArray, state: xr.Dataset, alpha: float, bounds) -> xr
 
 def shot_trials(vp: xr.DataArray, state: xr.Dataset, acq, wavelet: xr.DataArray, d_obs: xr.DataArray,
                 shots: Sequence[int], bounds, sim: dict | None = None, misfit="l2",
-                num_threads: int | None = None) -> xr.Dataset:
+                num_threads: int | None = None, conditioning: dict | None = None) -> xr.Dataset:
     """Misfit of each shot of a group at every trial step (forward runs only).
 
     Returns a Dataset with ``misfit`` (trial, shot) and the ``alpha`` of each
-    trial. ``num_threads`` as in :func:`shot_gradients`.
+    trial. ``num_threads`` and ``conditioning`` as in :func:`shot_gradients`.
     """
     import fwi_core as fwi
     from . import misfits
@@ -304,7 +310,8 @@ def shot_trials(vp: xr.DataArray, state: xr.Dataset, acq, wavelet: xr.DataArray,
     dt = float(wavelet.time[1] - wavelet.time[0])
     nt = wavelet.sizes["time"]
     kw = engine_kwargs(sim, wavelet, bounds[1])
-    fn = misfits.get(misfit)
+    off = cond_mod.offsets(acq)
+    fns = {s: misfits.get(cond_mod.shot_misfit(misfit, conditioning, off[s], nt, dt)) for s in shots}
     alphas = list(state.attrs["alphas"])
     J = np.zeros((len(alphas), len(shots)))
     for i, a in enumerate(alphas):
@@ -313,7 +320,7 @@ def shot_trials(vp: xr.DataArray, state: xr.Dataset, acq, wavelet: xr.DataArray,
         def one(s: int, engine: dict):
             syn = fwi.forward(m, acq.select([s]), _shot_wavelet(wavelet, s), dt=dt, nt=nt, **kw,
                               num_threads=engine["num_threads"])
-            return float(fn(np.asarray(syn.values), _sel(d_obs, [s]), dt)[0])
+            return float(fns[s](np.asarray(syn.values), _sel(d_obs, [s]), dt)[0])
 
         J[i] = map_shots(one, shots, vp.size, num_threads)
     return xr.Dataset({"misfit": (("trial", "shot"), J)},
@@ -359,7 +366,8 @@ def invert(vp0: xr.DataArray, acq, wavelet, d_obs: xr.DataArray, *, bands: Seque
 
     ``wavelet``: DataArray with a ``time`` coord, or an array (then ``dt`` is needed).
     ``inv`` takes the keys of the config's ``inversion`` block (misfit,
-    optimizer, line_search, precondition, bounds, filter_order).
+    optimizer, line_search, precondition, bounds, filter_order, conditioning);
+    a band may carry ``max_offset`` (m, offset continuation).
     ``callback(info, vp)`` runs after every iteration (the hook).
     ``num_threads``: threads of the shot stages (None: all numba threads).
     """
@@ -378,13 +386,14 @@ def invert(vp0: xr.DataArray, acq, wavelet, d_obs: xr.DataArray, *, bands: Seque
     history: list[dict] = []
     for b, band in enumerate(bands):
         d_b, w_b = prepare_band(d_obs, wavelet, band, cfg["filter_order"])
+        cond = cond_mod.band_spec(cfg["conditioning"], band)
         state, step_scale, reset = None, None, False
         for it in range(int(band["iterations"])):
             parts = [shot_gradients(vp, acq, w_b, d_b, g, sim, misfit, vmax=cfg["bounds"][1],
-                                    num_threads=num_threads) for g in groups]
+                                    num_threads=num_threads, conditioning=cond) for g in groups]
             grad = combine_gradients(vp, parts, acq, band, cfg["precondition"])
             state = compute_direction(vp, grad, state, cfg["optimizer"], cfg["line_search"], step_scale, reset)
-            trials = [shot_trials(vp, state, acq, w_b, d_b, g, cfg["bounds"], sim, misfit, num_threads)
+            trials = [shot_trials(vp, state, acq, w_b, d_b, g, cfg["bounds"], sim, misfit, num_threads, cond)
                       for g in groups]
             vp, info = finish_iteration(vp, state, trials, cfg["bounds"], cfg["line_search"])
             step_scale, reset = info["step_scale"], info["reset"]

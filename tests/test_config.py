@@ -153,3 +153,24 @@ def test_lowest_band_sets_the_automatic_delay(default):
     del cfg["runs"]["other"]
     low = min(b["fmax"] for b in cfg["runs"]["default"]["bands"])
     assert fc.lowest_band(cfg) == {"fmin": None, "fmax": low, "order": cfg["runs"]["default"]["filter_order"]}
+
+
+def test_conditioning_validated(default):
+    d = copy.deepcopy(default)
+    d["inversion"]["conditioning"] = {"normalize": "rms", "mute_before_arrival": {"t0": 0.1},
+                                      "time_window": {"tmin": 1.0, "tmax": 0.5}, "offset": {}}
+    d["inversion"]["bands"][0]["max_offset"] = -5
+    msg = _errors(d)
+    assert "inversion.conditioning.normalize" in msg and "'none'" in msg and "'max'" in msg and "'l2'" in msg
+    assert "inversion.conditioning.mute_before_arrival" in msg and "velocity" in msg
+    assert "unknown key 'inversion.conditioning.offset'" in msg and "offsets" in msg
+    assert "max_offset" in msg
+    d = copy.deepcopy(default)
+    d["inversion"]["conditioning"] = {"time_window": {"tmin": 1.0, "tmax": 0.5}, "offsets": {"min": 500, "max": 100}}
+    msg = _errors(d)
+    assert "conditioning.time_window.tmin" in msg and "conditioning.offsets.max" in msg
+    d["inversion"]["conditioning"] = {"mute_before_arrival": {"velocity": 1500.0}, "normalize": "l2"}
+    cfg = fc.validate(d)
+    c = cfg["runs"]["default"]["conditioning"]
+    assert c["mute_before_arrival"] == {"velocity": 1500.0, "t0": 0.0, "taper": 0.0} and c["normalize"] == "l2"
+    assert cfg["runs"]["default"]["bands"][0]["max_offset"] is None

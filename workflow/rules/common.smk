@@ -35,6 +35,11 @@ def n_iter(run, b):
     return int(band_cfg(run, b)["iterations"])
 
 
+def conditioning_cfg(run, b):
+    """The band's data conditioning (run block + the band's max_offset): a rerun trigger."""
+    return [run_cfg(run)["conditioning"], band_cfg(run, b).get("max_offset")]
+
+
 def it_dir(run, b, i):
     return f"{R}/{run}/band{int(b)}/iter{int(i)}"
 

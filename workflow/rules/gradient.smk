@@ -12,7 +12,8 @@ rule shot_gradient:
     output:
         directory(f"{R}/{{run}}/band{{b}}/iter{{i}}/grad_{{s0}}-{{s1}}.zarr"),
     params:
-        spec=lambda w: spec(run_cfg(w.run)["misfit"], CFG["simulation"], run_cfg(w.run)["bounds"][1]),
+        spec=lambda w: spec(run_cfg(w.run)["misfit"], CFG["simulation"], run_cfg(w.run)["bounds"][1],
+                            conditioning_cfg(w.run, w.b)),
     threads: THREADS
     log:
         f"{R}/logs/{{run}}/band{{b}}/iter{{i}}/grad_{{s0}}-{{s1}}.log",

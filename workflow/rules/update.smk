@@ -32,7 +32,8 @@ rule trial:
     output:
         directory(f"{R}/{{run}}/band{{b}}/iter{{i}}/trial_{{s0}}-{{s1}}.zarr"),
     params:
-        spec=lambda w: spec(run_cfg(w.run)["misfit"], run_cfg(w.run)["bounds"], CFG["simulation"]),
+        spec=lambda w: spec(run_cfg(w.run)["misfit"], run_cfg(w.run)["bounds"], CFG["simulation"],
+                            conditioning_cfg(w.run, w.b)),
     threads: THREADS
     log:
         f"{R}/logs/{{run}}/band{{b}}/iter{{i}}/trial_{{s0}}-{{s1}}.log",
