@@ -26,6 +26,7 @@ import numpy as np
 import xarray as xr
 
 from . import conditioning as cond_mod
+from .diagnostics import cycle_skip_risk, merge_risks, risk_from_dataset, risk_to_dataset
 from . import optimize
 from . import precondition as precond_mod
 
@@ -39,6 +40,7 @@ DEFAULTS: dict[str, Any] = {
                      "water_velocity": 1500.0, "mask_radius": 60.0, "mask_taper": 60.0},
     "bounds": [1400.0, 5000.0],
     "conditioning": {},
+    "cycle_skip_threshold": 0.2,
 }
 SIM_DEFAULTS = {"space_order": 8, "pml_width": 20, "free_surface": False, "dtype": "float32"}
 
@@ -223,7 +225,11 @@ def shot_gradients(vp: xr.DataArray, acq, wavelet: xr.DataArray, d_obs: xr.DataA
     ``conditioning``: the band's data conditioning (masks, normalisation,
     :func:`fwi_core.conditioning.band_spec`), applied inside the misfit.
     Returns a Dataset: ``misfit`` (shot,), ``gradient`` and ``illumination``
-    (dims of ``vp``, float64, summed over the shots in shot order).
+    (dims of ``vp``, float64, summed over the shots in shot order), and the
+    cycle-skipping risk of the band's ``fmax`` on the (masked) data:
+    ``shift`` (s) and ``live`` (shot, receiver), attrs ``cycle_skip_fraction``,
+    ``n_live``, ``n_skipped``, ``half_period``, ``fmax``
+    (:func:`fwi_core.diagnostics.risk_to_dataset`).
     """
     import fwi_core as fwi
 
@@ -231,31 +237,42 @@ def shot_gradients(vp: xr.DataArray, acq, wavelet: xr.DataArray, d_obs: xr.DataA
     nt = wavelet.sizes["time"]
     kw = engine_kwargs(sim, wavelet, vmax)
     off = cond_mod.offsets(acq)
+    fmax = float(wavelet.attrs["fmax"])
 
     def one(s: int, engine: dict):
         fn = cond_mod.shot_misfit(misfit, conditioning, off[s], nt, dt)
-        Js, gs, ils = fwi.gradient(vp, acq.select([s]), _shot_wavelet(wavelet, s), _sel(d_obs, [s]),
-                                   dt=dt, nt=nt, misfit=fn, illumination=True, **kw, **engine)
-        return float(Js), gs.values, ils.values
+        obs = _sel(d_obs, [s])
+        Js, gs, ils, info = fwi.gradient(vp, acq.select([s]), _shot_wavelet(wavelet, s), obs,
+                                         dt=dt, nt=nt, misfit=fn, illumination=True, return_info=True,
+                                         **kw, **engine)
+        w = cond_mod.weights(conditioning, off[s], nt, dt)  # what the misfit sees (masks only)
+        risk = cycle_skip_risk(w * info["synthetic"], w * obs, dt, fmax)
+        return float(Js), gs.values, ils.values, risk
 
     g = np.zeros(vp.shape, np.float64)
     il = np.zeros(vp.shape, np.float64)
-    J = []
-    for s, (Js, gs, ils) in zip(shots, map_shots(one, shots, vp.size, num_threads)):
+    J, risks = [], []
+    for s, (Js, gs, ils, risk) in zip(shots, map_shots(one, shots, vp.size, num_threads)):
         J.append(Js)
+        risks.append(risk)
         g += np.asarray(gs, np.float64)
         il += np.asarray(ils, np.float64)
         if log:
-            log(f"shot {s}: misfit {Js:.6g}")
-    return xr.Dataset(
-        {"misfit": (("shot",), np.asarray(J)), "gradient": (vp.dims, g), "illumination": (vp.dims, il)},
-        coords={"shot": np.asarray(list(shots)), **{k: vp.coords[k] for k in vp.dims}},
-    )
+            log(f"shot {s}: misfit {Js:.6g}, {100 * risk['fraction']:.0f}% of traces beyond T/2")
+    ds = risk_to_dataset(merge_risks(risks), np.asarray(list(shots)))
+    ds["misfit"] = (("shot",), np.asarray(J))
+    ds["gradient"] = (vp.dims, g)
+    ds["illumination"] = (vp.dims, il)
+    return ds.assign_coords({k: vp.coords[k] for k in vp.dims})
 
 
 def combine_gradients(vp: xr.DataArray, parts: Sequence[xr.Dataset], acq, band: dict,
                       precondition: dict | None = None) -> xr.Dataset:
-    """Sum shot-group gradients in the given (fixed) order and build the preconditioner."""
+    """Sum shot-group gradients in the given (fixed) order and build the preconditioner.
+
+    Also merges the groups' cycle-skipping risks (``shift``, ``live``, attrs
+    ``cycle_skip_fraction`` etc. over all shots, :func:`shot_gradients`).
+    """
     g = np.zeros(vp.shape, np.float64)
     il = np.zeros(vp.shape, np.float64)
     for p in parts:
@@ -264,6 +281,9 @@ def combine_gradients(vp: xr.DataArray, parts: Sequence[xr.Dataset], acq, band: 
     misfit = xr.concat([p["misfit"] for p in parts], dim="shot")
     P = precond_mod.build(vp, il, acq.sources, acq.receivers, band["fmax"], precondition)
     ds = P.to_dataset(vp)
+    risk = risk_to_dataset(merge_risks([risk_from_dataset(p) for p in parts]), misfit.shot.values)
+    ds = ds.assign(shift=risk["shift"], live=risk["live"])
+    ds.attrs.update(risk.attrs)
     ds["gradient"] = (vp.dims, g)
     ds["illumination"] = (vp.dims, il)
     ds["pgradient"] = (vp.dims, P(g))

@@ -5,8 +5,9 @@ from __future__ import annotations
 import csv
 import glob
 import json
+import logging
 import os
-from typing import Sequence
+from typing import Any, Sequence
 
 HISTORY_KEYS = ("band", "iteration", "fmax", "J0", "J", "alpha", "status", "model_error", "elapsed_s")
 
@@ -47,3 +48,51 @@ def write_csv(rows: Sequence[dict], path: str, keys: Sequence[str] | None = None
         for r in rows:
             w.writerow(r)
     return path
+
+
+def cycle_skip_rows(grad_attrs: Sequence[dict]) -> list[dict]:
+    """One row per iteration (``band``, ``iteration``, ``fmax``, ``fraction``,
+    ``n_live``, ``n_skipped``) from the attrs of the gradient-sum artifacts."""
+    return [{"band": a.get("band"), "iteration": a.get("iteration"), "fmax": a.get("fmax"),
+             "fraction": a.get("cycle_skip_fraction"), "n_live": a.get("n_live"),
+             "n_skipped": a.get("n_skipped")} for a in grad_attrs]
+
+
+def warn_cycle_skipping_bands(first: dict[int, dict[str, Any]], threshold: float = 0.2,
+                              logger: logging.Logger | None = None) -> list[int]:
+    """Warn (``diagnostics.warn_if_cycle_skipping``) for every band whose first
+    iteration has more than ``threshold`` of its live traces beyond half a
+    period. ``first``: band -> risk dict of its first iteration. Returns the
+    bands warned about."""
+    from .diagnostics import warn_if_cycle_skipping
+
+    warned = []
+    for b in sorted(first):
+        log = logger or logging.getLogger(__name__)
+        if first[b]["fraction"] > threshold:
+            log.warning("band %d starts at risk of cycle skipping:", b)
+        if warn_if_cycle_skipping(first[b], threshold, logger=log):
+            warned.append(b)
+    return warned
+
+
+def cycle_skip_report(grads: Sequence, offsets, threshold: float, csv_path: str, history_png: str,
+                      shifts_png: str, logger: logging.Logger | None = None) -> dict:
+    """Cycle-skipping part of a run's report from its gradient-sum artifacts
+    (``grads``, in band/iteration order): the table per band and iteration
+    (``csv_path``), the line plot of the fraction (``history_png``), the shift
+    histograms of every band's first iteration (``shifts_png``; ``offsets``
+    (n_shots, n_receivers) m for the shift-vs-offset panel) and the warnings.
+    Returns the summary entries (fraction at each band's start, bands warned)."""
+    from . import diagnostics
+
+    rows = cycle_skip_rows([g.attrs for g in grads])
+    write_csv(rows, csv_path)
+    diagnostics.plot_cycle_skip_history(rows, history_png, threshold=threshold)
+    first = {r["band"]: diagnostics.risk_from_dataset(g) for r, g in zip(rows, grads) if r["iteration"] == 0}
+    bands = sorted(first)
+    diagnostics.plot_cycle_skip_bands([first[b] for b in bands], offsets, shifts_png,
+                                      labels=[f"band {b}, iteration 0" for b in bands])
+    warned = warn_cycle_skipping_bands(first, threshold, logger)
+    return {"cycle_skip_fraction_at_band_start": {str(b): first[b]["fraction"] for b in bands},
+            "cycle_skip_warned_bands": warned}

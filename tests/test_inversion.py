@@ -110,3 +110,35 @@ def test_delayed_wavelet_survives_the_lowest_band_filter():
 
     assert rel_misfit("auto") < 1e-3
     assert rel_misfit(None) > 1e-3
+
+
+def test_cycle_skip_risk_in_artifacts_and_warning_at_band_start(tmp_path, caplog):
+    """A start 20 % slow at 8 Hz cycle-skips: the shot-group artifacts and the
+    gradient sum carry the fraction, and the report warns for that band only."""
+    import logging
+
+    from fwi_core import diagnostics, report
+
+    p = _problem("float32", band={"fmax": 8.0})
+    bad = p["vp0"].copy(data=(p["vp0"].values / 0.95 * 0.8).astype(np.float32))
+    sums = {}
+    for name, vp in (("good", p["vp_true"]), ("bad", bad)):
+        parts = [inversion.shot_gradients(vp, p["acq"], p["w"], p["d"], g, p["sim"], vmax=BOUNDS[1]) for g in ([0], [1])]
+        for part in parts:
+            assert set(part.attrs) >= {"cycle_skip_fraction", "n_live", "n_skipped", "half_period", "fmax"}
+            assert part["shift"].shape == (1, p["acq"].n_receivers)
+        sums[name] = inversion.combine_gradients(vp, parts, p["acq"], {"fmax": 8.0})
+        sums[name].attrs.update(band=0 if name == "good" else 1, iteration=0)
+    assert sums["good"].attrs["cycle_skip_fraction"] == 0.0
+    assert sums["bad"].attrs["cycle_skip_fraction"] > 0.2
+    assert sums["bad"].attrs["half_period"] == pytest.approx(0.5 / 8.0)
+    assert diagnostics.risk_from_dataset(sums["bad"])["n_live"] == 2 * p["acq"].n_receivers
+    log = logging.getLogger("test-cycle-skip")
+    with caplog.at_level(logging.WARNING, logger="test-cycle-skip"):
+        out = report.cycle_skip_report([sums["good"], sums["bad"]], conditioning.offsets(p["acq"]), 0.2,
+                                       str(tmp_path / "cs.csv"), str(tmp_path / "cs.png"),
+                                       str(tmp_path / "shifts.png"), log)
+    assert out["cycle_skip_warned_bands"] == [1]
+    assert "cycle skipping likely" in caplog.text and "band 1" in caplog.text and "band 0" not in caplog.text
+    assert (tmp_path / "cs.png").stat().st_size > 0 and (tmp_path / "shifts.png").stat().st_size > 0
+    assert "fraction" in (tmp_path / "cs.csv").read_text()

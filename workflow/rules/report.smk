@@ -11,6 +11,8 @@ def report_inputs(w):
         "gradient": f"{it_dir(run, last_b, last_i)}/gradient.zarr",
         "data": f"{R}/{run}/band{last_b}/data.zarr",
         "acq": f"{R}/data/acquisition.zarr",
+        "gradients": [f"{it_dir(run, b, i)}/gradient.zarr"
+                      for b in range(nb) for i in range(n_iter(run, b))],
     }
     if "true_model" in CFG:
         d["true"] = f"{R}/data/true_model.zarr"
@@ -31,12 +33,18 @@ rule report_run:
                     caption="../report/shot.rst"),
         misfit=report(f"{R}/{{run}}/report/misfit.png", category="{run}", subcategory="convergence",
                       caption="../report/misfit.rst"),
+        cycle_skip=report(f"{R}/{{run}}/report/cycle_skip.png", category="{run}", subcategory="cycle skipping",
+                          caption="../report/cycle_skip.rst"),
+        cycle_skip_shifts=report(f"{R}/{{run}}/report/cycle_skip_shifts.png", category="{run}",
+                                 subcategory="cycle skipping", caption="../report/cycle_skip_shifts.rst"),
+        cycle_skip_csv=f"{R}/{{run}}/report/cycle_skip.csv",
     params:
         run=lambda w: w.run,
         run_dir=lambda w: f"{R}/{w.run}",
         simulation=CFG["simulation"],
         bands=lambda w: run_cfg(w.run)["bands"],
         vmax=lambda w: run_cfg(w.run)["bounds"][1],
+        cycle_skip_threshold=lambda w: run_cfg(w.run)["cycle_skip_threshold"],
     log:
         f"{R}/logs/{{run}}/report.log",
     script:

@@ -4,7 +4,7 @@ import numpy as np
 
 import fwi_core as fwi
 from _common import Job, acquisition, band_data
-from fwi_core import artifacts, inversion, models, plotting, report
+from fwi_core import artifacts, conditioning, inversion, models, plotting, report
 
 job = Job(snakemake, "report")
 inp, out, run = snakemake.input, snakemake.output, snakemake.params.run
@@ -35,6 +35,10 @@ syn0 = fwi.forward(vp0, acq.select([s]), w.values, dt=dt, nt=w.sizes["time"], **
 plotting.plot_shot(d.values[s], syn, w.time.values, out.shot, title=f"{run}: shot {s}, last band", syn0=syn0)
 plotting.plot_misfit(history, out.misfit, title=run)
 
+cycle_skip = report.cycle_skip_report([artifacts.open_dataset(p) for p in inp.gradients], conditioning.offsets(acq),
+                                      snakemake.params.cycle_skip_threshold, out.cycle_skip_csv, out.cycle_skip,
+                                      out.cycle_skip_shifts, job.log)
+
 per_band = report.misfit_decreased_per_band(history)
 last_b = max(per_band)
 hb = [h for h in history if h["band"] == last_b]
@@ -46,6 +50,7 @@ summary = {
     "misfit_reduction": 1.0 - hb[-1]["J"] / hb[0]["J0"] if hb[0]["J0"] else None,
     "line_search_failures": sum(h["status"] == "failed" for h in history),
     "compute_s": report.compute_seconds(snakemake.params.run_dir),
+    **cycle_skip,
 }
 if true is not None:
     summary["model_error_initial"] = models.relative_error(vp0, true)
