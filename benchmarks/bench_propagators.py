@@ -564,6 +564,7 @@ def merge_rounds(results: list[dict]) -> dict:
         first_call_s=statistics.median(r["first_call_s"] for r in ok),
         peak_rss_mb=max(r["peak_rss_mb"] for r in ok),
         other_load=statistics.fmean(r["other_load"] for r in ok),
+        other_load_rounds=[r["other_load"] for r in ok],
         rounds=len(ok))
     return merged
 
@@ -572,7 +573,7 @@ def summarise(engine: str, mode: str, p: Problem, r: dict) -> dict:
     """Turn a worker result into a table row (medians, Mpt/s)."""
     row = {"grid": p.grid, "engine": engine, "mode": mode, "status": r["status"],
            "notes": list(r.get("notes", [])), "peak_rss_mb": r.get("peak_rss_mb"),
-           "other_load": r.get("other_load")}
+           "other_load": r.get("other_load"), "other_load_rounds": r.get("other_load_rounds")}
     if r["status"] != "ok":
         row["notes"].append(r.get("reason", ""))
         return row
@@ -654,9 +655,20 @@ def markdown_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def fwi_core_revision() -> str:
+    """Commit of the working tree being measured, flagged if fwi_core/ is dirty."""
+    def git(*a):
+        return subprocess.run(["git", "-C", str(ROOT), *a], capture_output=True,
+                              text=True).stdout.strip()
+    sha = git("rev-parse", "--short", "HEAD") or "unknown"
+    dirty = git("status", "--porcelain", "--", "fwi_core")
+    return sha + (" + uncommitted fwi_core changes" if dirty else "")
+
+
 def header(problems: list[Problem], args) -> str:
     lines = [f"# Propagator benchmark ({platform.node()}, {os.cpu_count()} CPUs, "
-             f"{args.threads} threads, {time.strftime('%Y-%m-%d %H:%M')})", ""]
+             f"{args.threads} threads, {time.strftime('%Y-%m-%d %H:%M')})", "",
+             f"- fwi_core at {fwi_core_revision()}"]
     for p in problems:
         pz, px = p.padded_shape
         lines.append(
