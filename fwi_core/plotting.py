@@ -12,6 +12,15 @@ import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
 
 
+
+def _save(fig, path: str, title: str = "") -> None:
+    """Title (if any), tight layout, write the PNG, free the figure."""
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
 def _extent(da: xr.DataArray):
     z, x = da.z.values / 1000.0, da.x.values / 1000.0
     return [x[0], x[-1], z[-1], z[0]]
@@ -33,11 +42,7 @@ def plot_models(models: dict[str, xr.DataArray], path: str, vmin=None, vmax=None
         ax.set_ylabel("z [km]")
         fig.colorbar(im, ax=ax, label="vp [m/s]", pad=0.01)
     axes[-1, 0].set_xlabel("x [km]")
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path, title)
     return path
 
 
@@ -59,11 +64,7 @@ def plot_gradient(grad: xr.Dataset, path: str, title: str = "") -> str:
         ax.set_ylabel("z [km]")
         fig.colorbar(im, ax=ax, pad=0.01)
     axes[-1].set_xlabel("x [km]")
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path, title)
     return path
 
 
@@ -81,11 +82,7 @@ def plot_shot(obs: np.ndarray, syn: np.ndarray, time: np.ndarray, path: str, tit
         ax.set_title(n, fontsize=10)
         ax.set_xlabel("receiver")
     axes[0].set_ylabel("time [s]")
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path, title)
     return path
 
 
@@ -119,11 +116,7 @@ def plot_misfit(history: Sequence[dict], path: str, title: str = "") -> str:
         ax.set_ylabel("||vp - vp_true|| / ||vp_true||")
         ax.set_title("model error")
         ax.grid(alpha=0.3)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path, title)
     return path
 
 
@@ -138,7 +131,5 @@ def plot_comparison(rows: Sequence[dict], path: str) -> str:
         ax.bar(names, [r.get(k) or 0.0 for r in rows], color="tab:blue")
         ax.set_title(t, fontsize=10)
         ax.tick_params(axis="x", rotation=30)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path)
     return path
