@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from .misfits import cross_correlation_shift
+from .signal import _positive
 
 
 def _figure(figsize: tuple[float, float]) -> "Figure":
@@ -66,12 +67,7 @@ def cycle_skip_risk(syn: np.ndarray, obs: np.ndarray, dt: float, fmax: float,
     ``n_skipped`` (live traces with ``|shift| > half_period``), ``fraction``
     (``n_skipped / n_live``; 0.0 if no live trace) and ``fmax``.
     """
-    try:
-        fmax = float(fmax)
-    except (TypeError, ValueError):
-        raise ValueError(f"fmax: must be a positive number, got {fmax!r}") from None
-    if not np.isfinite(fmax) or fmax <= 0:
-        raise ValueError(f"fmax: must be a positive finite frequency in Hz, got {fmax!r}")
+    fmax = _positive("fmax", fmax)
     return _summary(time_shifts(syn, obs, dt, max_lag=max_lag), live_traces(syn, obs), 0.5 / fmax, fmax)
 
 
