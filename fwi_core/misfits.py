@@ -115,8 +115,6 @@ def _prepare(syn: np.ndarray, obs: np.ndarray, dt: float) -> tuple[np.ndarray, n
     return s, o, dt, out
 
 
-
-
 def _obs_scale(o: np.ndarray) -> float:
     """Global max |obs|, the amplitude unit of the relative parameters (1.0 if obs == 0)."""
     m = float(np.max(np.abs(o))) if o.size else 0.0
