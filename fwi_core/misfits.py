@@ -28,8 +28,6 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .signal import _positive
-
 
 def _expit(z: np.ndarray) -> np.ndarray:
     """Logistic function, overflow-free (scipy.special is slow to import)."""
@@ -104,7 +102,12 @@ def _prepare(syn: np.ndarray, obs: np.ndarray, dt: float) -> tuple[np.ndarray, n
         raise ValueError(f"syn: needs a time axis (last axis), got shape {s_in.shape}")
     if o_in.shape != s_in.shape:
         raise ValueError(f"obs: shape {o_in.shape} differs from syn shape {s_in.shape}")
-    dt = _positive("dt", dt)
+    try:
+        dt = float(dt)
+    except (TypeError, ValueError):
+        raise ValueError(f"dt: must be a positive number, got {dt!r}") from None
+    if not np.isfinite(dt) or dt <= 0:
+        raise ValueError(f"dt: must be a positive finite number, got {dt!r}")
     s = s_in.astype(np.float64)
     o = o_in.astype(np.float64)
     if not np.all(np.isfinite(s)):
@@ -113,6 +116,18 @@ def _prepare(syn: np.ndarray, obs: np.ndarray, dt: float) -> tuple[np.ndarray, n
         raise ValueError("obs: contains NaN or inf")
     out = s_in.dtype if np.issubdtype(s_in.dtype, np.floating) else np.dtype(np.float64)
     return s, o, dt, out
+
+
+def _positive_param(name: str, value: float) -> float:
+    """Like ``signal._positive``; kept here because the Snakefile loads this
+    module on its own (without the package) to list misfit names."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}: must be a positive number, got {value!r}") from None
+    if not np.isfinite(v) or v <= 0:
+        raise ValueError(f"{name}: must be a positive finite number, got {value!r}")
+    return v
 
 
 def _obs_scale(o: np.ndarray) -> float:
@@ -142,7 +157,7 @@ def l1(syn: np.ndarray, obs: np.ndarray, dt: float, *, eps: float = 1e-3,
     ``|r| >> e``, robust to outliers. Adjoint ``r / sqrt(r**2 + e**2) * dt``.
     """
     s, o, dt, out = _prepare(syn, obs, dt)
-    e = _positive("eps", eps) * (_obs_scale(o) if relative else 1.0)
+    e = _positive_param("eps", eps) * (_obs_scale(o) if relative else 1.0)
     r = s - o
     q = np.sqrt(r * r + e * e)
     return float(np.sum(q - e)) * dt, (r / q * dt).astype(out, copy=False)
@@ -161,7 +176,7 @@ def huber(syn: np.ndarray, obs: np.ndarray, dt: float, *, threshold: float = 0.1
     ``clip(r, -d, d) * dt``.
     """
     s, o, dt, out = _prepare(syn, obs, dt)
-    d = _positive("threshold", threshold) * (_obs_scale(o) if relative else 1.0)
+    d = _positive_param("threshold", threshold) * (_obs_scale(o) if relative else 1.0)
     r = s - o
     a = np.abs(r)
     rho = np.where(a <= d, 0.5 * r * r, d * (a - 0.5 * d))
@@ -238,7 +253,7 @@ def wasserstein(syn: np.ndarray, obs: np.ndarray, dt: float, *, transform: str =
     s, o, dt, out = _prepare(syn, obs, dt)
     if transform not in _W2_TRANSFORMS:
         raise ValueError(f"transform: must be one of {_W2_TRANSFORMS}, got {transform!r}")
-    beta = _positive("beta", beta)
+    beta = _positive_param("beta", beta)
     shape = s.shape
     n = shape[-1]
     s2 = s.reshape(-1, n)
@@ -363,7 +378,7 @@ def cross_correlation_shift(syn: np.ndarray, obs: np.ndarray, dt: float,
     """
     s, o, dt, _ = _prepare(syn, obs, dt)
     if max_lag is not None:
-        max_lag = _positive("max_lag", max_lag)
+        max_lag = _positive_param("max_lag", max_lag)
     n = s.shape[-1]
     S, O, M = _xcorr_setup(s.reshape(-1, n), o.reshape(-1, n))
     tau, _, _ = _lag(S, O, M, n, dt, max_lag)
@@ -403,7 +418,7 @@ def traveltime(syn: np.ndarray, obs: np.ndarray, dt: float, *, max_lag: float | 
         raise ValueError(f"adjoint: must be 'implicit' or 'luo-schuster', got {adjoint!r}")
     s, o, dt, out = _prepare(syn, obs, dt)
     if max_lag is not None:
-        max_lag = _positive("max_lag", max_lag)
+        max_lag = _positive_param("max_lag", max_lag)
     shape = s.shape
     n = shape[-1]
     S, O, M = _xcorr_setup(s.reshape(-1, n), o.reshape(-1, n))
