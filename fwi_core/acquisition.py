@@ -111,18 +111,20 @@ class Acquisition:
                     f"[z={p[0]:g}, x={p[1]:g}]")
 
 
-def _axis_weights(pos: float, n: int) -> tuple[np.ndarray, np.ndarray]:
+def _axis_weights(pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Integer node offsets and Kaiser-windowed sinc weights along one axis.
 
-    ``pos`` is in grid units; returns nodes ``floor(pos)-R+1 .. floor(pos)+R``.
+    ``pos`` ``(P,)`` in grid units; returns nodes ``floor(pos)-R+1 .. floor(pos)+R``
+    and their weights, both ``(P, 2R)``. A point on a node gets the exact
+    point operator (weight 1 there, 0 elsewhere).
     """
-    base = int(np.floor(pos))
-    nodes = np.arange(base - RADIUS + 1, base + RADIUS + 1)
-    x = pos - nodes
+    base = np.floor(pos).astype(np.int64)
+    nodes = base[:, None] + np.arange(1 - RADIUS, RADIUS + 1)
+    x = pos[:, None] - nodes
     win = np.i0(KAISER_BETA * np.sqrt(np.clip(1.0 - (x / RADIUS) ** 2, 0.0, None))) / np.i0(KAISER_BETA)
     w = np.sinc(x) * win
-    if abs(pos - round(pos)) < 1e-9:  # on a node: exact point operator
-        w = (nodes == round(pos)).astype(np.float64)
+    on_node = np.abs(pos - np.round(pos)) < 1e-9
+    w[on_node] = nodes[on_node] == np.round(pos[on_node])[:, None]
     return nodes, w
 
 
@@ -131,39 +133,45 @@ def point_operators(positions: np.ndarray, vp: xr.DataArray, layout: Layout
     """Flat indices into the padded array and weights for each point.
 
     ``positions``: ``(n_points, 2)`` [z, x] m. Returns ``idx`` (int64) and
-    ``w`` (float64), both ``(n_points, K)`` with ``K = (2*RADIUS)**2``;
-    unused slots have weight 0 (and point at an always-zero halo cell).
+    ``w`` (float64), both ``(n_points, K)``, where K (at most ``(2*RADIUS)**2``)
+    is the largest number of cells any point touches: each cell appears once
+    per point, and unused slots have weight 0 (and point at an always-zero
+    halo cell). A point on a grid node touches one cell, on a grid line 2R.
     """
     z0, x0 = float(vp["z"].values[0]), float(vp["x"].values[0])
     dz = float(vp["z"].values[1] - z0)
     dx = float(vp["x"].values[1] - x0)
     NZ, NX = layout.shape
-    K = (2 * RADIUS) ** 2
-    idx = np.zeros((len(positions), K), dtype=np.int64)
-    wts = np.zeros((len(positions), K))
-    for p, (z, x) in enumerate(positions):
-        zn, wz = _axis_weights((z - z0) / dz, layout.nz)
-        xn, wx = _axis_weights((x - x0) / dx, layout.nx)
-        zn = zn + layout.mz0
-        xn = xn + layout.mx0
-        if layout.free_surface:
-            surf = layout.mz0
-            above = zn < surf
-            zn = np.where(above, 2 * surf - zn, zn)  # mirror image below the surface
-            wz = np.where(above, -wz, wz)
-            wz = np.where(zn == surf, 0.0, wz)      # the surface itself stays u = 0
-        # points that would fall outside the computed region (thin PML) carry no weight
-        wz = np.where((zn >= HALO) & (zn < NZ - HALO), wz, 0.0)
-        wx = np.where((xn >= HALO) & (xn < NX - HALO), wx, 0.0)
-        zz, xx = np.meshgrid(zn, xn, indexing="ij")
-        ww = np.outer(wz, wx)
-        flat = (zz * NX + xx).ravel()
-        wflat = ww.ravel()
-        flat = np.where(wflat != 0.0, flat, 0)  # unused slots point at halo cell 0
-        # merge duplicates created by mirroring so each cell appears once
-        uniq, inv = np.unique(flat, return_inverse=True)
-        merged = np.zeros(len(uniq))
-        np.add.at(merged, inv, wflat)
-        idx[p, :len(uniq)] = uniq
-        wts[p, :len(uniq)] = merged
+    pos = np.asarray(positions, dtype=np.float64).reshape(-1, 2)
+    n = len(pos)
+    zn, wz = _axis_weights((pos[:, 0] - z0) / dz)
+    xn, wx = _axis_weights((pos[:, 1] - x0) / dx)
+    zn = zn + layout.mz0
+    xn = xn + layout.mx0
+    if layout.free_surface:
+        surf = layout.mz0
+        above = zn < surf
+        zn = np.where(above, 2 * surf - zn, zn)  # mirror image below the surface
+        wz = np.where(above, -wz, wz)
+        wz = np.where(zn == surf, 0.0, wz)      # the surface itself stays u = 0
+    # points that would fall outside the computed region (thin PML) carry no weight
+    wz = np.where((zn >= HALO) & (zn < NZ - HALO), wz, 0.0)
+    wx = np.where((xn >= HALO) & (xn < NX - HALO), wx, 0.0)
+    flat = (zn[:, :, None] * NX + xn[:, None, :]).reshape(n, -1)
+    wflat = (wz[:, :, None] * wx[:, None, :]).reshape(n, -1)
+    # one entry per (point, cell): merge the duplicates mirroring creates, drop zeros
+    key = np.arange(n)[:, None] * (NZ * NX) + flat
+    keep = wflat != 0.0
+    uniq, inv = np.unique(key[keep], return_inverse=True)
+    merged = np.bincount(inv, weights=wflat[keep], minlength=len(uniq))
+    nz_ = merged != 0.0
+    uniq, merged = uniq[nz_], merged[nz_]
+    owner = uniq // (NZ * NX)
+    counts = np.bincount(owner, minlength=n)
+    slot = np.arange(len(uniq)) - np.repeat(np.cumsum(counts) - counts, counts)
+    K = max(int(counts.max(initial=0)), 1)
+    idx = np.zeros((n, K), dtype=np.int64)
+    wts = np.zeros((n, K))
+    idx[owner, slot] = uniq % (NZ * NX)
+    wts[owner, slot] = merged
     return idx, wts

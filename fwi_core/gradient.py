@@ -41,7 +41,7 @@ def _shot_gradient(st: Setup, shot: int, wav: np.ndarray, obs: np.ndarray, misfi
     slot_step = np.zeros(n_snap, dtype=np.int64)
     rec_idx, rec_w = st.rec[0][shot], st.rec[1][shot]
     src_idx, src_w = st.src[0][shot], st.src[1][shot]
-    syn = np.zeros((rec_idx.shape[0], nt), dtype=st.dtype)
+    syn = np.zeros((nt, rec_idx.shape[0]), dtype=st.dtype)   # time-major while stepping
     w, wp, zx, zz, px, pz = _zeros(st, 6)
     op = _op_args(st)
     first_rev = int(np.argmax(actions[:, 0] == _CODES["reverse"]))
@@ -51,18 +51,16 @@ def _shot_gradient(st: Setup, shot: int, wav: np.ndarray, obs: np.ndarray, misfi
                                  st.xcols, st.zrows, slot_step, *op, src_idx, src_w, wav,
                                  rec_idx, rec_w, syn, True, w, wp, zx, zz, px, pz, g, h, illum, dummy_adj)
     # 2. the last two samples: u^{nt-2} from the state, u^{nt-1} from a step on copies
-    buf = np.empty(rec_idx.shape[0], dtype=st.dtype)
-    K.gather(u, rec_idx, rec_w, buf)
-    syn[:, nt - 2] = buf
+    K.gather(u, rec_idx, rec_w, syn[nt - 2])
     aux = [a.copy() for a in (psx, psz, zex, zez)]
     up, _ = K.advance(1, nt - 2, u.copy(), um.copy(), *aux, *op, src_idx, src_w, wav,
                      rec_idx, rec_w, syn, False)
-    K.gather(up, rec_idx, rec_w, buf)
-    syn[:, nt - 1] = buf
+    K.gather(up, rec_idx, rec_w, syn[nt - 1])
+    syn = np.ascontiguousarray(syn.T)
     # 3. misfit and adjoint source; W^{nt-1} = s R^T r^{nt-1}
     J, adj = misfit_fn(syn, obs, st.dt)
-    adj = np.ascontiguousarray(adj, dtype=st.dtype)
-    K.inject(w, st.s, rec_idx, rec_w, adj[:, nt - 1])
+    adj = np.ascontiguousarray(np.asarray(adj, dtype=st.dtype).T)   # time-major
+    K.inject(w, st.s, rec_idx, rec_w, adj[nt - 1])
     # 4. reverse sweep: recompute from snapshots, image and step the adjoint field
     K.execute(actions[first_rev:], cur, u, um, psx, psz, zex, zez, us, ums, xaux, zaux,
              st.xcols, st.zrows, slot_step, *op, src_idx, src_w, wav,

@@ -158,6 +158,66 @@ def _core(u, um, s, c2x, c2z, i, j0, j1):
 
 
 @njit(inline="always", **_OPTS)
+def _core2(u, um, s, c2x, c2z, i, j0, j1):
+    """:func:`_core` on rows i and i+1 in one pass: the eight rows the two
+    z-stencils share are loaded once (about 20 % faster than two passes)."""
+    b = j0 - R
+    r0, r1, r2, r3, r4 = u[i - 4, b:], u[i - 3, b:], u[i - 2, b:], u[i - 1, b:], u[i, b:]
+    r5, r6, r7, r8, r9 = u[i + 1, b:], u[i + 2, b:], u[i + 3, b:], u[i + 4, b:], u[i + 5, b:]
+    o0, o1, s0, s1 = um[i, j0:], um[i + 1, j0:], s[i, j0:], s[i + 1, j0:]
+    two = u.dtype.type(2)
+    for k in range(j1 - j0):
+        j = k + R
+        a0 = (c2z[0] * r4[j] + c2z[1] * (r5[j] + r3[j]) + c2z[2] * (r6[j] + r2[j])
+              + c2z[3] * (r7[j] + r1[j]) + c2z[4] * (r8[j] + r0[j]))
+        a1 = (c2z[0] * r5[j] + c2z[1] * (r6[j] + r4[j]) + c2z[2] * (r7[j] + r3[j])
+              + c2z[3] * (r8[j] + r2[j]) + c2z[4] * (r9[j] + r1[j]))
+        o0[k] = two * r4[j] - o0[k] + s0[k] * (_dxx(r4, k, c2x) + a0)
+        o1[k] = two * r5[j] - o1[k] + s1[k] * (_dxx(r5, k, c2x) + a1)
+
+
+@njit(inline="always", **_OPTS)
+def _core_zeta_z(u, um, s, c2x, c2z, c1z, az, bz, psz, zez, i, j0, j1):
+    """:func:`_core` plus the z CPML terms of row i in one pass (what
+    :func:`_core` then :func:`_zeta_z_add` do in two); where ``a = b = 0``
+    zeta_z stays 0 and only ``Dz psi_z`` is added."""
+    ur = _rows(u, i, j0)
+    pzr = _rows(psz, i, j0)
+    o, sr, zzr = um[i, j0:], s[i, j0:], zez[i, j0:]
+    azi, bzi = az[i], bz[i]
+    two = u.dtype.type(2)
+    for k in range(j1 - j0):
+        dzz = _dzz(ur, k, c2z)
+        dpz = _dz(pzr, k, c1z)
+        zz = bzi * zzr[k] + azi * (dzz + dpz)
+        zzr[k] = zz
+        o[k] = two * ur[4][k + R] - o[k] + sr[k] * (_dxx(ur[4], k, c2x) + dzz + dpz + zz)
+
+
+@njit(inline="always", **_OPTS)
+def _work_item(q, fz, zc0, zc1):
+    """Row and kind of parallel work item q of a step: kind 0 is one row of a
+    z absorbing band (with the stencil radius next to it), 1 a pair of
+    interior rows (i, i+1), 2 the odd interior row left over. Band rows come
+    first and last, so a static split gives each thread a like share."""
+    nb0 = zc0 - fz
+    npair = (zc1 - zc0) // 2
+    odd = (zc1 - zc0) % 2
+    if q < nb0:
+        return fz + q, 0
+    if q < nb0 + npair:
+        return zc0 + 2 * (q - nb0), 1
+    if odd and q == nb0 + npair:
+        return zc1 - 1, 2
+    return zc1 + (q - nb0 - npair - odd), 0
+
+
+@njit(inline="always", **_OPTS)
+def _n_work_items(fz, ze, zc0, zc1):
+    return (ze - fz) - (zc1 - zc0) // 2
+
+
+@njit(inline="always", **_OPTS)
 def _zaux_x(w, ax, bx, zx, i, j0, j1):
     """Adjoint: Z_x = b Z_x + a W."""
     wr, zxr, axr, bxr = w[i, j0:], zx[i, j0:], ax[j0:], bx[j0:]
@@ -251,12 +311,17 @@ def forward_step(u, um, s, c2x, c2z, c1x, c1z, ax, bx, az, bz, psx, psz, zex, ze
     if fs:
         mirror_surface(u, fz)
     _forward_aux(u, c1x, c1z, ax, bx, az, bz, psx, psz, fz, ze, xs, xe, zc0, zc1, xc0, xc1)
-    for i in prange(fz, ze):
-        _core(u, um, s, c2x, c2z, i, xs, xe)
-        if not zc0 <= i < zc1:
-            _zeta_z_add(u, c2z, c1z, az, bz, psz, zez, um, s, i, xs, xe)
-        _zeta_x_add(u, c2x, c1x, ax, bx, psx, zex, um, s, i, xs, xc0)
-        _zeta_x_add(u, c2x, c1x, ax, bx, psx, zex, um, s, i, xc1, xe)
+    for q in prange(_n_work_items(fz, ze, zc0, zc1)):
+        i, kind = _work_item(q, fz, zc0, zc1)
+        if kind == 0:
+            _core_zeta_z(u, um, s, c2x, c2z, c1z, az, bz, psz, zez, i, xs, xe)
+        elif kind == 1:
+            _core2(u, um, s, c2x, c2z, i, xs, xe)
+        else:
+            _core(u, um, s, c2x, c2z, i, xs, xe)
+        for r in range(i, i + 1 + (kind == 1)):
+            _zeta_x_add(u, c2x, c1x, ax, bx, psx, zex, um, s, r, xs, xc0)
+            _zeta_x_add(u, c2x, c1x, ax, bx, psx, zex, um, s, r, xc1, xe)
 
 
 @njit(parallel=True, **_OPTS)
@@ -355,15 +420,14 @@ _LOOP_OPTS = dict(cache=True, nogil=True, error_model="numpy", boundscheck=False
 @njit(**_LOOP_OPTS)
 def advance(k, n0, u, um, psx, psz, zex, zez, s, c2x, c2z, c1x, c1z, ax, bx, az, bz, b, fs,
              src_idx, src_w, wav, rec_idx, rec_w, syn, record):
-    """k forward steps from state n0; records u^n (n = n0..n0+k-1) if ``record``.
+    """k forward steps from state n0; records u^n (n = n0..n0+k-1) into
+    ``syn[n]`` (time-major, ``(nt, n_rec)``) if ``record``.
     Returns the (u, um) pair of the new state."""
     fz, ze, xs, xe, zc0, zc1, xc0, xc1 = b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]
-    buf = np.empty(rec_idx.shape[0], dtype=u.dtype)
     amp = np.empty(1, dtype=u.dtype)
     for n in range(n0, n0 + k):
         if record:
-            gather(u, rec_idx, rec_w, buf)
-            syn[:, n] = buf
+            gather(u, rec_idx, rec_w, syn[n])
         forward_step(u, um, s, c2x, c2z, c1x, c1z, ax, bx, az, bz, psx, psz, zex, zez,
                        fz, ze, xs, xe, zc0, zc1, xc0, xc1, fs)
         amp[0] = wav[n]
@@ -406,6 +470,7 @@ def execute(actions, cur, u, um, psx, psz, zex, zez, us, ums, xaux, zaux, xcols,
              src_idx, src_w, wav, rec_idx, rec_w, syn, record,
              w, wp, zx, zz, px, pz, g, h, illum, adj):
     """Run checkpoint-schedule actions (codes: 0 advance, 1 save, 2 restore, 3 reverse).
+    ``syn`` as in :func:`advance`, ``adj`` the adjoint source ``(nt, n_rec)``.
     Returns (cur, u, um, w, wp)."""
     fz, ze, xs, xe, zc0, zc1, xc0, xc1 = b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]
     amp = np.empty(1, dtype=u.dtype)
@@ -427,6 +492,6 @@ def execute(actions, cur, u, um, psx, psz, zex, zez, us, ums, xaux, zaux, xcols,
                            w, wp, zx, zz, px, pz, g, h, illum, fz, ze, xs, xe, zc0, zc1, xc0, xc1, fs)
             amp[0] = wav[n]
             inject(g, w, src_idx, src_w, amp)
-            inject(wp, s, rec_idx, rec_w, adj[:, n])
+            inject(wp, s, rec_idx, rec_w, adj[n])
             w, wp = wp, w
     return cur, u, um, w, wp
