@@ -33,9 +33,11 @@ def _shot_gradient(st: Setup, shot: int, wav: np.ndarray, obs: np.ndarray, misfi
     """Accumulate one shot's ``sum_n W^{n+1} (L u^n + S f^n)`` into ``g``; return (J, syn)."""
     nt = st.nt
     NZ, NX = st.layout.shape
-    u, um, psx, psz, zex, zez = _zeros(st, 6)
-    us = np.empty((n_snap, NZ, NX), dtype=st.dtype)
-    ums = np.empty((n_snap, NZ, NX), dtype=st.dtype)
+    psx, psz, zex, zez = _zeros(st, 4)
+    levels = np.zeros((2 * n_snap + 3, NZ, NX), dtype=st.dtype)   # time levels (kernels.execute)
+    refs = np.zeros(levels.shape[0], dtype=np.int64)
+    slot_levels = np.full((n_snap, 2), -1, dtype=np.int64)
+    cu, cm = 0, 1                                                   # u^0 = u^-1 = 0
     xaux = np.empty((n_snap, 2, NZ, len(st.xcols)), dtype=st.dtype)
     zaux = np.empty((n_snap, 2, len(st.zrows), NX), dtype=st.dtype)
     slot_step = np.zeros(n_snap, dtype=np.int64)
@@ -47,14 +49,15 @@ def _shot_gradient(st: Setup, shot: int, wav: np.ndarray, obs: np.ndarray, misfi
     first_rev = int(np.argmax(actions[:, 0] == _CODES["reverse"]))
     dummy_adj = np.zeros((1, 1), dtype=st.dtype)
     # 1. forward sweep to S_{n-1}, recording, saving snapshots on the way
-    cur, u, um, w, wp = K.execute(actions[:first_rev], 0, u, um, psx, psz, zex, zez, us, ums, xaux, zaux,
-                                 st.xcols, st.zrows, slot_step, *op, src_idx, src_w, wav,
-                                 rec_idx, rec_w, syn, True, w, wp, zx, zz, px, pz, g, h, illum, dummy_adj)
+    cur, cu, cm, w, wp = K.execute(actions[:first_rev], 0, levels, cu, cm, refs, slot_levels, slot_step,
+                                   psx, psz, zex, zez, xaux, zaux, st.xcols, st.zrows, *op,
+                                   src_idx, src_w, wav, rec_idx, rec_w, syn, True,
+                                   w, wp, zx, zz, px, pz, g, h, illum, dummy_adj)
     # 2. the last two samples: u^{nt-2} from the state, u^{nt-1} from a step on copies
-    K.gather(u, rec_idx, rec_w, syn[nt - 2])
+    K.gather(levels[cu], rec_idx, rec_w, syn[nt - 2])
     aux = [a.copy() for a in (psx, psz, zex, zez)]
-    up, _ = K.advance(1, nt - 2, u.copy(), um.copy(), *aux, *op, src_idx, src_w, wav,
-                     rec_idx, rec_w, syn, False)
+    up, _, _ = K.advance(1, nt - 2, levels[cu].copy(), levels[cm].copy(), np.zeros_like(levels[0]), *aux, *op,
+                         src_idx, src_w, wav, rec_idx, rec_w, syn, False)
     K.gather(up, rec_idx, rec_w, syn[nt - 1])
     syn = np.ascontiguousarray(syn.T)
     # 3. misfit and adjoint source; W^{nt-1} = s R^T r^{nt-1}
@@ -62,9 +65,10 @@ def _shot_gradient(st: Setup, shot: int, wav: np.ndarray, obs: np.ndarray, misfi
     adj = np.ascontiguousarray(np.asarray(adj, dtype=st.dtype).T)   # time-major
     K.inject(w, st.s, rec_idx, rec_w, adj[nt - 1])
     # 4. reverse sweep: recompute from snapshots, image and step the adjoint field
-    K.execute(actions[first_rev:], cur, u, um, psx, psz, zex, zez, us, ums, xaux, zaux,
-             st.xcols, st.zrows, slot_step, *op, src_idx, src_w, wav,
-             rec_idx, rec_w, syn, False, w, wp, zx, zz, px, pz, g, h, illum, adj)
+    K.execute(actions[first_rev:], cur, levels, cu, cm, refs, slot_levels, slot_step,
+              psx, psz, zex, zez, xaux, zaux, st.xcols, st.zrows, *op,
+              src_idx, src_w, wav, rec_idx, rec_w, syn, False,
+              w, wp, zx, zz, px, pz, g, h, illum, adj)
     return float(J), syn
 
 

@@ -27,7 +27,7 @@ import xarray as xr
 
 from . import conditioning as cond_mod
 from .diagnostics import cycle_skip_risk, merge_risks, risk_from_dataset, risk_to_dataset
-from . import optimize
+from . import bandgrid, optimize
 from . import precondition as precond_mod
 
 DEFAULTS: dict[str, Any] = {
@@ -42,7 +42,8 @@ DEFAULTS: dict[str, Any] = {
     "conditioning": {},
     "cycle_skip_threshold": 0.2,
 }
-SIM_DEFAULTS = {"space_order": 8, "pml_width": 20, "free_surface": False, "dtype": "float32"}
+SIM_DEFAULTS = {"space_order": 8, "pml_width": 20, "free_surface": False, "dtype": "float32",
+                "cfl_safety": 0.8, "band_grids": True}
 
 
 def settings(inv: dict | None = None) -> dict:
@@ -149,11 +150,15 @@ def model_data(vp: xr.DataArray, acq, wavelet: xr.DataArray, sim: dict | None = 
 
 # ----------------------------------------------------------------------------- stages
 def prepare_band(d_obs: xr.DataArray, wavelet: xr.DataArray, band: dict, order: int = 4,
-                 resample: Callable | None = None) -> tuple[xr.DataArray, xr.DataArray]:
+                 grid_model: xr.DataArray | None = None, sim: dict | None = None,
+                 bounds: Sequence[float] | None = None) -> tuple[xr.DataArray, xr.DataArray]:
     """Observed data and wavelet of one band, through the same zero-phase Butterworth.
 
-    ``resample`` is the hook where a later per-band coarse grid will go; it is
-    called as ``resample(d, w, band)`` and must return ``(d, w)``.
+    With ``grid_model`` (any model on the run's grid) and ``simulation.band_grids``
+    on (the default), the band also gets its own coarser grid and longer time
+    step (:func:`fwi_core.bandgrid.choose` for the run's velocity ``bounds``):
+    data and wavelet are decimated in time, and the wavelet carries the grid
+    in its attrs, which :func:`shot_gradients` and :func:`shot_trials` follow.
     """
     from .signal import butterworth
 
@@ -164,9 +169,55 @@ def prepare_band(d_obs: xr.DataArray, wavelet: xr.DataArray, band: dict, order: 
     w = wavelet.copy(data=butterworth(wavelet.values, dt, axis=-1, **kw))
     d.attrs.update(fmin=band.get("fmin"), fmax=band["fmax"], order=order)
     w.attrs.update(fmin=band.get("fmin"), fmax=band["fmax"], order=order)
-    if resample is not None:
-        d, w = resample(d, w, band)
+    s = {**SIM_DEFAULTS, **(sim or {})}
+    if grid_model is not None and s["band_grids"]:
+        if bounds is None:
+            raise ValueError("bounds: the run's [vmin, vmax] (m/s) are needed to choose a band grid")
+        grid = bandgrid.choose(grid_model, w.values, dt, float(bounds[0]), float(bounds[1]),
+                               int(s["space_order"]), float(s["cfl_safety"]))
+        d, w = bandgrid.decimate(d, grid.time_factor), bandgrid.decimate(w, grid.time_factor)
+        d.attrs.update(grid.to_attrs())
+        w.attrs.update(grid.to_attrs())
     return d, w
+
+
+def band_model(vp: xr.DataArray, wavelet: xr.DataArray) -> tuple[xr.DataArray, bandgrid.BandGrid | None]:
+    """``vp`` on the grid the band ``wavelet`` names (:func:`prepare_band`),
+    and that grid (None: the model's own grid)."""
+    grid = band_grid_of(vp, wavelet)
+    return (vp, None) if grid is None else (bandgrid.coarsen(vp, grid), grid)
+
+
+def band_grid_of(vp: xr.DataArray, wavelet: xr.DataArray) -> bandgrid.BandGrid | None:
+    """The grid a band ``wavelet`` names, None if it is ``vp``'s own."""
+    grid = bandgrid.BandGrid.from_attrs(wavelet.attrs)
+    return None if grid is None or tuple(grid.shape) == tuple(vp.shape) else grid
+
+
+def band_conditioning(conditioning: dict | None, grid: bandgrid.BandGrid | None) -> dict | None:
+    """The band's data conditioning on its grid: traces closer to their source
+    than one band-grid cell are left out of the misfit (the source's near
+    field is not resolved on that grid; on Marmousi2 the zero-offset trace
+    alone otherwise carries most of the band's misfit)."""
+    if grid is None:
+        return conditioning
+    out = dict(conditioning or {})
+    off = dict(out.get("offsets") or {})
+    off["min"] = max(float(off.get("min") or 0.0), max(grid.spacing))
+    out["offsets"] = off
+    return out
+
+
+def band_forward(vp: xr.DataArray, acq, wavelet: xr.DataArray, sim: dict | None, vmax: float,
+                 num_threads: int | None = None) -> xr.DataArray:
+    """Shot records of ``vp`` for a band (all shots of ``acq``; ``wavelet``
+    ``(time,)`` or ``(shot, time)`` for them), on the band's grid and time step."""
+    import fwi_core as fwi
+
+    m, _ = band_model(vp, wavelet)
+    dt = float(wavelet.time[1] - wavelet.time[0])
+    return fwi.forward(m, acq, wavelet.values, dt=dt, nt=wavelet.sizes["time"],
+                       **engine_kwargs(sim, wavelet, vmax), num_threads=num_threads)
 
 
 def _sel(arr, shots):
@@ -238,27 +289,31 @@ def shot_gradients(vp: xr.DataArray, acq, wavelet: xr.DataArray, d_obs: xr.DataA
     kw = engine_kwargs(sim, wavelet, vmax)
     off = cond_mod.offsets(acq)
     fmax = float(wavelet.attrs["fmax"])
+    m, grid = band_model(vp, wavelet)
+    conditioning = band_conditioning(conditioning, grid)
 
     def one(s: int, engine: dict):
         fn = cond_mod.shot_misfit(misfit, conditioning, off[s], nt, dt)
         obs = _sel(d_obs, [s])
-        Js, gs, ils, info = fwi.gradient(vp, acq.select([s]), _shot_wavelet(wavelet, s), obs,
+        Js, gs, ils, info = fwi.gradient(m, acq.select([s]), _shot_wavelet(wavelet, s), obs,
                                          dt=dt, nt=nt, misfit=fn, illumination=True, return_info=True,
                                          **kw, **engine)
         w = cond_mod.weights(conditioning, off[s], nt, dt)  # what the misfit sees (masks only)
         risk = cycle_skip_risk(w * info["synthetic"], w * obs, dt, fmax)
         return float(Js), gs.values, ils.values, risk
 
-    g = np.zeros(vp.shape, np.float64)
-    il = np.zeros(vp.shape, np.float64)
+    g = np.zeros(m.shape, np.float64)
+    il = np.zeros(m.shape, np.float64)
     J, risks = [], []
-    for s, (Js, gs, ils, risk) in zip(shots, map_shots(one, shots, vp.size, num_threads)):
+    for s, (Js, gs, ils, risk) in zip(shots, map_shots(one, shots, m.size, num_threads)):
         J.append(Js)
         risks.append(risk)
         g += np.asarray(gs, np.float64)
         il += np.asarray(ils, np.float64)
         if log:
             log(f"shot {s}: misfit {Js:.6g}, {100 * risk['fraction']:.0f}% of traces beyond T/2")
+    if grid is not None:  # exact gradient of J(R vp); illumination alike (it scales the gradient)
+        g, il = bandgrid.refine_gradient(g, vp, grid), bandgrid.refine_gradient(il, vp, grid)
     ds = risk_to_dataset(merge_risks(risks), np.asarray(list(shots)))
     ds["misfit"] = (("shot",), np.asarray(J))
     ds["gradient"] = (vp.dims, g)
@@ -331,18 +386,19 @@ def shot_trials(vp: xr.DataArray, state: xr.Dataset, acq, wavelet: xr.DataArray,
     nt = wavelet.sizes["time"]
     kw = engine_kwargs(sim, wavelet, bounds[1])
     off = cond_mod.offsets(acq)
+    conditioning = band_conditioning(conditioning, band_grid_of(vp, wavelet))
     fns = {s: misfits.get(cond_mod.shot_misfit(misfit, conditioning, off[s], nt, dt)) for s in shots}
     alphas = list(state.attrs["alphas"])
     J = np.zeros((len(alphas), len(shots)))
     for i, a in enumerate(alphas):
-        m = trial_model(vp, state, a, bounds)
+        m, _ = band_model(trial_model(vp, state, a, bounds), wavelet)
 
         def one(s: int, engine: dict):
             syn = fwi.forward(m, acq.select([s]), _shot_wavelet(wavelet, s), dt=dt, nt=nt, **kw,
                               num_threads=engine["num_threads"])
             return float(fns[s](np.asarray(syn.values), _sel(d_obs, [s]), dt)[0])
 
-        J[i] = map_shots(one, shots, vp.size, num_threads)
+        J[i] = map_shots(one, shots, m.size, num_threads)
     return xr.Dataset({"misfit": (("trial", "shot"), J)},
                       coords={"trial": np.arange(len(alphas)), "alpha": ("trial", np.asarray(alphas)),
                               "shot": np.asarray(list(shots))})
@@ -405,7 +461,7 @@ def invert(vp0: xr.DataArray, acq, wavelet, d_obs: xr.DataArray, *, bands: Seque
     vp = vp0.copy()
     history: list[dict] = []
     for b, band in enumerate(bands):
-        d_b, w_b = prepare_band(d_obs, wavelet, band, cfg["filter_order"])
+        d_b, w_b = prepare_band(d_obs, wavelet, band, cfg["filter_order"], vp0, sim, cfg["bounds"])
         cond = cond_mod.band_spec(cfg["conditioning"], band)
         state, step_scale, reset = None, None, False
         for it in range(int(band["iterations"])):

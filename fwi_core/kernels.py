@@ -145,26 +145,27 @@ def _zeta_z_add(u, c2z, c1z, az, bz, psz, zez, out, scale, i, j0, j1):
 
 
 @njit(inline="always", **_OPTS)
-def _core(u, um, s, c2x, c2z, i, j0, j1):
-    """Interior update ``um <- 2u - um + s (Dxx + Dzz) u`` (also the adjoint's).
+def _core(u, um, out, s, c2x, c2z, i, j0, j1):
+    """Interior update ``out <- 2u - um + s (Dxx + Dzz) u`` (also the adjoint's).
 
-    One view serves the read and the write of ``um``: two views of the same
-    row would look like possible aliases to LLVM and stop vectorisation."""
+    ``out`` must not be ``um``: with two views of one row LLVM's run-time
+    alias check fails and the loop runs scalar; steps rotate three buffers."""
     ur = _rows(u, i, j0)
-    o, sr = um[i, j0:], s[i, j0:]
+    p, o, sr = um[i, j0:], out[i, j0:], s[i, j0:]
     two = u.dtype.type(2)
     for k in range(j1 - j0):
-        o[k] = two * ur[4][k + R] - o[k] + sr[k] * (_dxx(ur[4], k, c2x) + _dzz(ur, k, c2z))
+        o[k] = two * ur[4][k + R] - p[k] + sr[k] * (_dxx(ur[4], k, c2x) + _dzz(ur, k, c2z))
 
 
 @njit(inline="always", **_OPTS)
-def _core2(u, um, s, c2x, c2z, i, j0, j1):
+def _core2(u, um, out, s, c2x, c2z, i, j0, j1):
     """:func:`_core` on rows i and i+1 in one pass: the eight rows the two
     z-stencils share are loaded once (about 20 % faster than two passes)."""
     b = j0 - R
     r0, r1, r2, r3, r4 = u[i - 4, b:], u[i - 3, b:], u[i - 2, b:], u[i - 1, b:], u[i, b:]
     r5, r6, r7, r8, r9 = u[i + 1, b:], u[i + 2, b:], u[i + 3, b:], u[i + 4, b:], u[i + 5, b:]
-    o0, o1, s0, s1 = um[i, j0:], um[i + 1, j0:], s[i, j0:], s[i + 1, j0:]
+    p0, p1, o0, o1 = um[i, j0:], um[i + 1, j0:], out[i, j0:], out[i + 1, j0:]
+    s0, s1 = s[i, j0:], s[i + 1, j0:]
     two = u.dtype.type(2)
     for k in range(j1 - j0):
         j = k + R
@@ -172,18 +173,18 @@ def _core2(u, um, s, c2x, c2z, i, j0, j1):
               + c2z[3] * (r7[j] + r1[j]) + c2z[4] * (r8[j] + r0[j]))
         a1 = (c2z[0] * r5[j] + c2z[1] * (r6[j] + r4[j]) + c2z[2] * (r7[j] + r3[j])
               + c2z[3] * (r8[j] + r2[j]) + c2z[4] * (r9[j] + r1[j]))
-        o0[k] = two * r4[j] - o0[k] + s0[k] * (_dxx(r4, k, c2x) + a0)
-        o1[k] = two * r5[j] - o1[k] + s1[k] * (_dxx(r5, k, c2x) + a1)
+        o0[k] = two * r4[j] - p0[k] + s0[k] * (_dxx(r4, k, c2x) + a0)
+        o1[k] = two * r5[j] - p1[k] + s1[k] * (_dxx(r5, k, c2x) + a1)
 
 
 @njit(inline="always", **_OPTS)
-def _core_zeta_z(u, um, s, c2x, c2z, c1z, az, bz, psz, zez, i, j0, j1):
+def _core_zeta_z(u, um, out, s, c2x, c2z, c1z, az, bz, psz, zez, i, j0, j1):
     """:func:`_core` plus the z CPML terms of row i in one pass (what
     :func:`_core` then :func:`_zeta_z_add` do in two); where ``a = b = 0``
     zeta_z stays 0 and only ``Dz psi_z`` is added."""
     ur = _rows(u, i, j0)
     pzr = _rows(psz, i, j0)
-    o, sr, zzr = um[i, j0:], s[i, j0:], zez[i, j0:]
+    p, o, sr, zzr = um[i, j0:], out[i, j0:], s[i, j0:], zez[i, j0:]
     azi, bzi = az[i], bz[i]
     two = u.dtype.type(2)
     for k in range(j1 - j0):
@@ -191,7 +192,7 @@ def _core_zeta_z(u, um, s, c2x, c2z, c1z, az, bz, psz, zez, i, j0, j1):
         dpz = _dz(pzr, k, c1z)
         zz = bzi * zzr[k] + azi * (dzz + dpz)
         zzr[k] = zz
-        o[k] = two * ur[4][k + R] - o[k] + sr[k] * (_dxx(ur[4], k, c2x) + dzz + dpz + zz)
+        o[k] = two * ur[4][k + R] - p[k] + sr[k] * (_dxx(ur[4], k, c2x) + dzz + dpz + zz)
 
 
 @njit(inline="always", **_OPTS)
@@ -305,23 +306,24 @@ def _forward_aux(u, c1x, c1z, ax, bx, az, bz, psx, psz, fz, ze, xs, xe, zc0, zc1
 
 
 @njit(parallel=True, **_OPTS)
-def forward_step(u, um, s, c2x, c2z, c1x, c1z, ax, bx, az, bz, psx, psz, zex, zez,
+def forward_step(u, um, out, s, c2x, c2z, c1x, c1z, ax, bx, az, bz, psx, psz, zex, zez,
                  fz, ze, xs, xe, zc0, zc1, xc0, xc1, fs):
-    """One step: overwrite ``um`` (u^{n-1}) with u^{n+1} from ``u`` (u^n)."""
+    """One step: u^{n+1} into ``out`` from ``u`` (u^n) and ``um`` (u^{n-1});
+    ``out`` is a third array (its old values are not read)."""
     if fs:
         mirror_surface(u, fz)
     _forward_aux(u, c1x, c1z, ax, bx, az, bz, psx, psz, fz, ze, xs, xe, zc0, zc1, xc0, xc1)
     for q in prange(_n_work_items(fz, ze, zc0, zc1)):
         i, kind = _work_item(q, fz, zc0, zc1)
         if kind == 0:
-            _core_zeta_z(u, um, s, c2x, c2z, c1z, az, bz, psz, zez, i, xs, xe)
+            _core_zeta_z(u, um, out, s, c2x, c2z, c1z, az, bz, psz, zez, i, xs, xe)
         elif kind == 1:
-            _core2(u, um, s, c2x, c2z, i, xs, xe)
+            _core2(u, um, out, s, c2x, c2z, i, xs, xe)
         else:
-            _core(u, um, s, c2x, c2z, i, xs, xe)
+            _core(u, um, out, s, c2x, c2z, i, xs, xe)
         for r in range(i, i + 1 + (kind == 1)):
-            _zeta_x_add(u, c2x, c1x, ax, bx, psx, zex, um, s, r, xs, xc0)
-            _zeta_x_add(u, c2x, c1x, ax, bx, psx, zex, um, s, r, xc1, xe)
+            _zeta_x_add(u, c2x, c1x, ax, bx, psx, zex, out, s, r, xs, xc0)
+            _zeta_x_add(u, c2x, c1x, ax, bx, psx, zex, out, s, r, xc1, xe)
 
 
 @njit(parallel=True, **_OPTS)
@@ -340,23 +342,23 @@ def _adjoint_aux(w, c1x, c1z, ax, bx, az, bz, zx, zz, px, pz, fz, ze, xs, xe, zc
 
 
 @njit(inline="always", **_OPTS)
-def _adjoint_update(w, wp, s, c2x, c2z, c1x, c1z, zx, zz, px, pz, i, xs, xe, zc0, zc1, xc0, xc1):
-    _core(w, wp, s, c2x, c2z, i, xs, xe)
+def _adjoint_update(w, wp, out, s, c2x, c2z, c1x, c1z, zx, zz, px, pz, i, xs, xe, zc0, zc1, xc0, xc1):
+    _core(w, wp, out, s, c2x, c2z, i, xs, xe)
     if not zc0 <= i < zc1:
-        _adj_zfix(wp, s, c2z, c1z, zz, pz, i, xs, xe)
-    _adj_xfix(wp, s, c2x, c1x, zx, px, i, xs, xc0)
-    _adj_xfix(wp, s, c2x, c1x, zx, px, i, xc1, xe)
+        _adj_zfix(out, s, c2z, c1z, zz, pz, i, xs, xe)
+    _adj_xfix(out, s, c2x, c1x, zx, px, i, xs, xc0)
+    _adj_xfix(out, s, c2x, c1x, zx, px, i, xc1, xe)
 
 
 @njit(parallel=True, **_OPTS)
-def adjoint_step(w, wp, s, c2x, c2z, c1x, c1z, ax, bx, az, bz, zx, zz, px, pz,
+def adjoint_step(w, wp, out, s, c2x, c2z, c1x, c1z, ax, bx, az, bz, zx, zz, px, pz,
                  fz, ze, xs, xe, zc0, zc1, xc0, xc1, fs):
-    """One transposed step: overwrite ``wp`` (W^{n+2}) with W^n from ``w`` (W^{n+1})."""
+    """One transposed step: W^n into ``out`` from ``w`` (W^{n+1}) and ``wp`` (W^{n+2})."""
     if fs:
         mirror_surface(w, fz)
     _adjoint_aux(w, c1x, c1z, ax, bx, az, bz, zx, zz, px, pz, fz, ze, xs, xe, zc0, zc1, xc0, xc1)
     for i in prange(fz, ze):
-        _adjoint_update(w, wp, s, c2x, c2z, c1x, c1z, zx, zz, px, pz, i, xs, xe, zc0, zc1, xc0, xc1)
+        _adjoint_update(w, wp, out, s, c2x, c2z, c1x, c1z, zx, zz, px, pz, i, xs, xe, zc0, zc1, xc0, xc1)
 
 
 @njit(parallel=True, **_OPTS)
@@ -418,80 +420,107 @@ def gather(a, idx, wts, out):
 _LOOP_OPTS = dict(cache=True, nogil=True, error_model="numpy", boundscheck=False)
 
 @njit(**_LOOP_OPTS)
-def advance(k, n0, u, um, psx, psz, zex, zez, s, c2x, c2z, c1x, c1z, ax, bx, az, bz, b, fs,
-             src_idx, src_w, wav, rec_idx, rec_w, syn, record):
-    """k forward steps from state n0; records u^n (n = n0..n0+k-1) into
-    ``syn[n]`` (time-major, ``(nt, n_rec)``) if ``record``.
-    Returns the (u, um) pair of the new state."""
-    fz, ze, xs, xe, zc0, zc1, xc0, xc1 = b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]
+def _step(n, u, um, out, psx, psz, zex, zez, s, c2x, c2z, c1x, c1z, ax, bx, az, bz, b, fs,
+          src_idx, src_w, wav, rec_idx, rec_w, syn, record, amp):
+    """Forward step n: records u^n into ``syn[n]`` if ``record``, then u^{n+1} into ``out``."""
+    if record:
+        gather(u, rec_idx, rec_w, syn[n])
+    forward_step(u, um, out, s, c2x, c2z, c1x, c1z, ax, bx, az, bz, psx, psz, zex, zez,
+                 b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], fs)
+    amp[0] = wav[n]
+    inject(out, s, src_idx, src_w, amp)
+
+
+@njit(**_LOOP_OPTS)
+def advance(k, n0, u, um, spare, psx, psz, zex, zez, s, c2x, c2z, c1x, c1z, ax, bx, az, bz, b, fs,
+            src_idx, src_w, wav, rec_idx, rec_w, syn, record):
+    """k forward steps from state n0 (``u`` = u^n0, ``um`` = u^{n0-1}), rotating
+    three buffers; records u^n (n = n0..n0+k-1) into ``syn[n]`` (time-major,
+    ``(nt, n_rec)``) if ``record``. Returns the new ``(u, um, spare)``."""
     amp = np.empty(1, dtype=u.dtype)
     for n in range(n0, n0 + k):
-        if record:
-            gather(u, rec_idx, rec_w, syn[n])
-        forward_step(u, um, s, c2x, c2z, c1x, c1z, ax, bx, az, bz, psx, psz, zex, zez,
-                       fz, ze, xs, xe, zc0, zc1, xc0, xc1, fs)
-        amp[0] = wav[n]
-        inject(um, s, src_idx, src_w, amp)
-        u, um = um, u
-    return u, um
+        _step(n, u, um, spare, psx, psz, zex, zez, s, c2x, c2z, c1x, c1z, ax, bx, az, bz, b, fs,
+              src_idx, src_w, wav, rec_idx, rec_w, syn, record, amp)
+        u, um, spare = spare, u, um
+    return u, um, spare
 
 
 @njit(**_LOOP_OPTS)
-def _save(slot, u, um, psx, psz, zex, zez, us, ums, xaux, zaux, xcols, zrows):
-    us[slot] = u
-    ums[slot] = um
+def _free_level(refs, cu, cm):
+    """A time-level buffer that no snapshot and not the current state uses."""
+    for q in range(refs.shape[0]):
+        if refs[q] == 0 and q != cu and q != cm:
+            return q
+    return -1
+
+
+@njit(**_LOOP_OPTS)
+def _aux_strips(slot, psx, psz, zex, zez, xaux, zaux, xcols, zrows, to_slot):
+    """Copy the CPML fields of the absorbing strips into (``to_slot``) or out of a slot."""
     for q in range(xcols.shape[0]):
         c = xcols[q]
-        xaux[slot, 0, :, q] = psx[:, c]
-        xaux[slot, 1, :, q] = zex[:, c]
+        if to_slot:
+            xaux[slot, 0, :, q] = psx[:, c]
+            xaux[slot, 1, :, q] = zex[:, c]
+        else:
+            psx[:, c] = xaux[slot, 0, :, q]
+            zex[:, c] = xaux[slot, 1, :, q]
     for q in range(zrows.shape[0]):
         r = zrows[q]
-        zaux[slot, 0, q, :] = psz[r, :]
-        zaux[slot, 1, q, :] = zez[r, :]
+        if to_slot:
+            zaux[slot, 0, q, :] = psz[r, :]
+            zaux[slot, 1, q, :] = zez[r, :]
+        else:
+            psz[r, :] = zaux[slot, 0, q, :]
+            zez[r, :] = zaux[slot, 1, q, :]
 
 
 @njit(**_LOOP_OPTS)
-def _restore(slot, u, um, psx, psz, zex, zez, us, ums, xaux, zaux, xcols, zrows):
-    u[:] = us[slot]
-    um[:] = ums[slot]
-    for q in range(xcols.shape[0]):
-        c = xcols[q]
-        psx[:, c] = xaux[slot, 0, :, q]
-        zex[:, c] = xaux[slot, 1, :, q]
-    for q in range(zrows.shape[0]):
-        r = zrows[q]
-        psz[r, :] = zaux[slot, 0, q, :]
-        zez[r, :] = zaux[slot, 1, q, :]
-
-
-@njit(**_LOOP_OPTS)
-def execute(actions, cur, u, um, psx, psz, zex, zez, us, ums, xaux, zaux, xcols, zrows, slot_step,
-             s, c2x, c2z, c1x, c1z, ax, bx, az, bz, b, fs,
-             src_idx, src_w, wav, rec_idx, rec_w, syn, record,
-             w, wp, zx, zz, px, pz, g, h, illum, adj):
+def execute(actions, cur, levels, cu, cm, refs, slot_levels, slot_step,
+            psx, psz, zex, zez, xaux, zaux, xcols, zrows,
+            s, c2x, c2z, c1x, c1z, ax, bx, az, bz, b, fs,
+            src_idx, src_w, wav, rec_idx, rec_w, syn, record,
+            w, wp, zx, zz, px, pz, g, h, illum, adj):
     """Run checkpoint-schedule actions (codes: 0 advance, 1 save, 2 restore, 3 reverse).
+
+    The wavefield lives in ``levels`` ``(L, NZ, NX)``, one time level per
+    buffer: the current state is ``(levels[cu], levels[cm])`` = (u^n, u^{n-1})
+    and snapshot ``k`` is the pair of buffers ``slot_levels[k]`` (-1: empty),
+    with ``refs`` counting the snapshots that hold each buffer. A step writes
+    into a free buffer, so saving and restoring copy no wavefield (only the
+    CPML strips), and consecutive snapshots share their common time level.
+    ``L >= 2 * snapshots + 3`` keeps a free buffer for every step.
     ``syn`` as in :func:`advance`, ``adj`` the adjoint source ``(nt, n_rec)``.
-    Returns (cur, u, um, w, wp)."""
-    fz, ze, xs, xe, zc0, zc1, xc0, xc1 = b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]
-    amp = np.empty(1, dtype=u.dtype)
+    Returns (cur, cu, cm, w, wp)."""
+    amp = np.empty(1, dtype=levels.dtype)
     for a in range(actions.shape[0]):
         code, arg = actions[a, 0], actions[a, 1]
         if code == 0:
-            u, um = advance(arg, cur, u, um, psx, psz, zex, zez, s, c2x, c2z, c1x, c1z,
-                             ax, bx, az, bz, b, fs, src_idx, src_w, wav, rec_idx, rec_w, syn, record)
+            for n in range(cur, cur + arg):
+                f = _free_level(refs, cu, cm)
+                _step(n, levels[cu], levels[cm], levels[f], psx, psz, zex, zez, s, c2x, c2z, c1x, c1z,
+                      ax, bx, az, bz, b, fs, src_idx, src_w, wav, rec_idx, rec_w, syn, record, amp)
+                cu, cm = f, cu
             cur += arg
         elif code == 1:
-            _save(arg, u, um, psx, psz, zex, zez, us, ums, xaux, zaux, xcols, zrows)
+            for q in range(2):
+                if slot_levels[arg, q] >= 0:
+                    refs[slot_levels[arg, q]] -= 1
+            slot_levels[arg, 0], slot_levels[arg, 1] = cu, cm
+            refs[cu] += 1
+            refs[cm] += 1
+            _aux_strips(arg, psx, psz, zex, zez, xaux, zaux, xcols, zrows, True)
             slot_step[arg] = cur
         elif code == 2:
-            _restore(arg, u, um, psx, psz, zex, zez, us, ums, xaux, zaux, xcols, zrows)
+            cu, cm = slot_levels[arg, 0], slot_levels[arg, 1]
+            _aux_strips(arg, psx, psz, zex, zez, xaux, zaux, xcols, zrows, False)
             cur = slot_step[arg]
         else:
             n = arg  # image step n with W^{n+1} = w, then W^n into wp
-            reverse_step(u, s, c2x, c2z, c1x, c1z, ax, bx, az, bz, psx, psz, zex, zez,
-                           w, wp, zx, zz, px, pz, g, h, illum, fz, ze, xs, xe, zc0, zc1, xc0, xc1, fs)
+            reverse_step(levels[cu], s, c2x, c2z, c1x, c1z, ax, bx, az, bz, psx, psz, zex, zez,
+                         w, wp, zx, zz, px, pz, g, h, illum, b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], fs)
             amp[0] = wav[n]
             inject(g, w, src_idx, src_w, amp)
             inject(wp, s, rec_idx, rec_w, adj[n])
             w, wp = wp, w
-    return cur, u, um, w, wp
+    return cur, cu, cm, w, wp

@@ -218,11 +218,11 @@ def _op_args(st: Setup) -> tuple:
 
 def _shot_forward(st: Setup, shot: int, wav: np.ndarray) -> np.ndarray:
     """Traces ``(n_rec, nt)`` of one shot."""
-    u, um, psx, psz, zex, zez = _zeros(st, 6)
+    u, um, spare, psx, psz, zex, zez = _zeros(st, 7)
     rec_idx, rec_w = st.rec[0][shot], st.rec[1][shot]
     syn = np.zeros((st.nt, rec_idx.shape[0]), dtype=st.dtype)   # time-major while stepping
-    u, um = K.advance(st.nt - 1, 0, u, um, psx, psz, zex, zez, *_op_args(st),
-                     st.src[0][shot], st.src[1][shot], wav, rec_idx, rec_w, syn, True)
+    u, um, spare = K.advance(st.nt - 1, 0, u, um, spare, psx, psz, zex, zez, *_op_args(st),
+                             st.src[0][shot], st.src[1][shot], wav, rec_idx, rec_w, syn, True)
     K.gather(u, rec_idx, rec_w, syn[-1])
     return syn.T
 
@@ -307,19 +307,21 @@ def _shot_adjoint(st: Setup, shot: int, r: np.ndarray, out: np.ndarray) -> None:
     ax, bx, az, bz = st.cpml
     fs = st.layout.free_surface
     buf = np.empty(1, dtype=st.dtype)
-    w, wp, zx, zz, px, pz = _zeros(st, 6)
+    w, wp, spare, zx, zz, px, pz = _zeros(st, 7)
     rec_idx, rec_w = st.rec[0][shot], st.rec[1][shot]
     src_idx, src_w = st.src[0][shot], st.src[1][shot]
     K.inject(w, st.s, rec_idx, rec_w, r[:, nt - 1])
     for n in range(nt - 2, -1, -1):
         K.gather(w, src_idx, src_w, buf)     # f^n sees W^{n+1}
         out[n] = buf[0]
-        K.adjoint_step(w, wp, st.s, c2x, c2z, c1x, c1z, ax, bx, az, bz, zx, zz, px, pz,
+        K.adjoint_step(w, wp, spare, st.s, c2x, c2z, c1x, c1z, ax, bx, az, bz, zx, zz, px, pz,
                        *st.bounds, fs)
-        K.inject(wp, st.s, rec_idx, rec_w, r[:, n])
-        w, wp = wp, w
+        K.inject(spare, st.s, rec_idx, rec_w, r[:, n])
+        w, wp, spare = spare, w, wp
 
 
 def _snapshot_bytes(st: Setup) -> int:
+    """Bytes of one snapshot at most: two time levels and the CPML strips
+    (consecutive snapshots share a time level, :func:`fwi_core.kernels.execute`)."""
     NZ, NX = st.layout.shape
     return st.dtype.itemsize * (2 * NZ * NX + 2 * NZ * len(st.xcols) + 2 * NX * len(st.zrows))

@@ -1,5 +1,6 @@
 # Stage 1 (inputs: models, acquisition, wavelet, observed data) and
-# stage 2 (per-band zero-phase filtering of observed data and wavelet).
+# stage 2 (per-band zero-phase filtering of observed data and wavelet, and the
+# band's own grid and time step: fwi_core.bandgrid).
 
 
 rule true_model:
@@ -73,10 +74,12 @@ rule band_data:
     input:
         observed=f"{R}/data/observed.zarr",
         wavelet=f"{R}/data/wavelet.zarr",
+        grid=grid_model(),
     output:
         directory(f"{R}/{{run}}/band{{b}}/data.zarr"),
     params:
-        spec=lambda w: spec(band_cfg(w.run, w.b), run_cfg(w.run)["filter_order"]),
+        spec=lambda w: spec(band_cfg(w.run, w.b), run_cfg(w.run)["filter_order"], CFG["simulation"],
+                            run_cfg(w.run)["bounds"]),
     log:
         f"{R}/logs/{{run}}/band{{b}}/data.log",
     script:

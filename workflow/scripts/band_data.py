@@ -1,13 +1,18 @@
 import xarray as xr
 
 from _common import Job
-from fwi_core import artifacts, inversion
+from fwi_core import artifacts, bandgrid, inversion
 
 job = Job(snakemake, "band_data")
-band, order = job.spec
+band, order, sim, bounds = job.spec
 d = artifacts.read(snakemake.input.observed, "data")
 w = artifacts.read(snakemake.input.wavelet, "wavelet")
-d_b, w_b = inversion.prepare_band(d, w, band, order)
+grid_model = artifacts.read(snakemake.input.grid, "vp")
+d_b, w_b = inversion.prepare_band(d, w, band, order, grid_model, sim, bounds)
 job.log.info(f"filter fmin={band.get('fmin')} fmax={band['fmax']} order={band.get('order') or order}")
+grid = bandgrid.BandGrid.from_attrs(w_b.attrs)
+if grid is not None:
+    job.log.info(f"band grid {grid.shape[0]} x {grid.shape[1]} at {grid.spacing[0]:.4g} x {grid.spacing[1]:.4g} m "
+                 f"(model grid {grid_model.shape[0]} x {grid_model.shape[1]}), dt x {grid.time_factor}")
 job.write(xr.Dataset({"data": d_b, "wavelet": w_b}), snakemake.output[0], fmin=band.get("fmin"),
           fmax=band["fmax"])

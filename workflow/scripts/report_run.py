@@ -2,7 +2,6 @@ import json
 
 import numpy as np
 
-import fwi_core as fwi
 from _common import Job, acquisition, band_data
 from fwi_core import artifacts, conditioning, inversion, models, plotting, report
 
@@ -28,10 +27,9 @@ plotting.plot_gradient(artifacts.open_dataset(inp.gradient), out.gradient, title
 d, w = band_data(inp.data)
 acq = acquisition(inp.acq)
 s = acq.n_shots // 2
-kw = inversion.engine_kwargs(snakemake.params.simulation, w, snakemake.params.vmax)
-dt = float(w.time[1] - w.time[0])
-syn = fwi.forward(final, acq.select([s]), w.values, dt=dt, nt=w.sizes["time"], **kw).values[0]
-syn0 = fwi.forward(vp0, acq.select([s]), w.values, dt=dt, nt=w.sizes["time"], **kw).values[0]
+sim, vmax = snakemake.params.simulation, snakemake.params.vmax
+syn = inversion.band_forward(final, acq.select([s]), w, sim, vmax).values[0]
+syn0 = inversion.band_forward(vp0, acq.select([s]), w, sim, vmax).values[0]
 plotting.plot_shot(d.values[s], syn, w.time.values, out.shot, title=f"{run}: shot {s}, last band", syn0=syn0)
 plotting.plot_misfit(history, out.misfit, title=run)
 
