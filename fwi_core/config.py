@@ -330,13 +330,25 @@ def config_hash(obj: Any, n: int = 12) -> str:
 
 
 # ----------------------------------------------------------------------------- execution
+#: Seconds a shot job spends starting (interpreter, imports, numba cache,
+#: reading its inputs), measured on the 2-core machines here: about 2 s.
+JOB_START_SECONDS = 2.0
+#: Forward grid-point updates per second of one thread (order 8, measured
+#: ~0.9e9 on Marmousi2 20 m), and the cost of a shot's gradient plus its
+#: line-search trials in forward runs (a checkpointed gradient ~5.5, 3 trials).
+CELL_UPDATES_PER_SECOND = 9e8
+FORWARDS_PER_SHOT = 8.5
+
+
 def auto_shots_per_job(n_shots: int, shape: tuple[int, int], nt: int, pml_width: int = 20,
-                       target_seconds: float = 6.0, cell_updates_per_second: float = 1.5e8,
+                       target_seconds: float = 10 * JOB_START_SECONDS,
+                       cell_updates_per_second: float = CELL_UPDATES_PER_SECOND,
                        min_groups: int = 1, threads: int = 1) -> int:
     """Shots per gradient/trial job so that a job computes for about ``target_seconds``.
 
-    A gradient costs about three wave propagations per shot. With 1 s of
-    imports per job, small models want several shots per job; the result is
+    The default target, ten job start-ups, keeps start-up under 10 % of a
+    job. A shot costs about :data:`FORWARDS_PER_SHOT` forward runs per
+    iteration. Small models want several shots per job; the result is
     spread evenly so the groups have equal sizes. It is at least ``threads``
     (the job's threads, ``execution.threads``; capped at ``n_shots``): with as
     many shots as threads the engine runs one shot per thread, without
@@ -345,7 +357,7 @@ def auto_shots_per_job(n_shots: int, shape: tuple[int, int], nt: int, pml_width:
     """
     nz, nx = shape
     threads = max(1, min(int(threads), n_shots))
-    work = 3.0 * (nz + 2 * pml_width) * (nx + 2 * pml_width) * nt / cell_updates_per_second
+    work = FORWARDS_PER_SHOT * (nz + 2 * pml_width) * (nx + 2 * pml_width) * nt / cell_updates_per_second
     per_job = max(threads, min(n_shots, int(math.ceil(target_seconds / max(work, 1e-9)))))
     n_groups = max(int(math.ceil(n_shots / per_job)), min(int(min_groups), n_shots // threads))
     return int(math.ceil(n_shots / n_groups))
