@@ -37,7 +37,7 @@ def main() -> None:
     args = ap.parse_args()
 
     import fwi_core as fwi
-    from fwi_core import acquisition as acq_mod, bandgrid, inversion, models
+    from fwi_core import bandgrid, inversion, models
 
     cfg = yaml.safe_load(open(args.config))
     vals = np.load((ROOT / cfg["true_model"]["file"]).resolve())

@@ -16,8 +16,8 @@ coarse cell, separable): ``J_band(vp) = J_coarse(R vp)``. Its exact gradient
 is ``R^T g_coarse`` (:func:`refine_gradient`), so line searches, Taylor tests
 and optimisers see one consistent objective on the model grid. The time axis
 is decimated after the band filter, which is the anti-alias filter
-(:func:`decimate`). docs/engine.md ("Per-band grids") gives the measured
-error and speed-up on Marmousi2.
+(:func:`decimate`). docs/band_grids.md gives the measured error and
+speed-up on Marmousi2.
 """
 from __future__ import annotations
 

@@ -53,10 +53,11 @@ def _shot_gradient(st: Setup, shot: int, wav: np.ndarray, obs: np.ndarray, misfi
                                    psx, psz, zex, zez, xaux, zaux, st.xcols, st.zrows, *op,
                                    src_idx, src_w, wav, rec_idx, rec_w, syn, True,
                                    w, wp, zx, zz, px, pz, g, h, illum, dummy_adj)
-    # 2. the last two samples: u^{nt-2} from the state, u^{nt-1} from a step on copies
+    # 2. the last two samples: u^{nt-2} from the state, u^{nt-1} from one more step
+    #    (out of place, so only the CPML fields it advances are copied)
     K.gather(levels[cu], rec_idx, rec_w, syn[nt - 2])
     aux = [a.copy() for a in (psx, psz, zex, zez)]
-    up, _, _ = K.advance(1, nt - 2, levels[cu].copy(), levels[cm].copy(), np.zeros_like(levels[0]), *aux, *op,
+    up, _, _ = K.advance(1, nt - 2, levels[cu], levels[cm], np.zeros_like(levels[0]), *aux, *op,
                          src_idx, src_w, wav, rec_idx, rec_w, syn, False)
     K.gather(up, rec_idx, rec_w, syn[nt - 1])
     syn = np.ascontiguousarray(syn.T)

@@ -84,13 +84,15 @@ def mirror_surface(a, fz):
 
 
 # ---------------------------------------------------------------- row pieces
-# Each works on row i, columns [j0, j1). Every row takes the plain interior
-# update over the whole row; rows of the z absorbing bands (and the stencil
-# radius next to them) then add the z terms over the row (``*_zfix``), and
-# the two narrow x strips add the x terms (``*_xfix``). The terms add up to
-# the full operator. Loops are kept small: LLVM vectorises a loop only if a
-# handful of run-time checks rule out aliasing between the arrays it writes
-# and those it reads.
+# Each works on row i, columns [j0, j1). Forward: interior rows take the
+# plain update in pairs (``_core2``), rows of the z absorbing bands (and the
+# stencil radius next to them) the update fused with their z terms
+# (``_core_zeta_z``), and the two x strips then add the x terms. The adjoint
+# and the fused reverse step take the plain update per row and add the z and
+# x terms in separate passes (``*_zfix``, ``*_xfix``, ``_zeta_*_add``). The
+# terms add up to the full operator. Loops are kept small: LLVM vectorises a
+# loop only if a handful of run-time checks rule out aliasing between the
+# arrays it writes and those it reads.
 
 @njit(inline="always", **_OPTS)
 def _psi_x(u, c1x, ax, bx, psx, i, j0, j1):
@@ -126,7 +128,8 @@ def _zeta_x_add(u, c2x, c1x, ax, bx, psx, zex, out, scale, i, j0, j1):
 
 @njit(inline="always", **_OPTS)
 def _zeta_z_add(u, c2z, c1z, az, bz, psz, zez, out, scale, i, j0, j1):
-    """z counterpart of :func:`_zeta_x_add`; outside the layer (a = 0) only
+    """z counterpart of :func:`_zeta_x_add` (the reverse step's; the forward
+    step fuses it, :func:`_core_zeta_z`); outside the layer (a = 0) only
     ``Dz psi_z`` (nonzero within the stencil radius of the layer) is added."""
     pzr = _rows(psz, i, j0)
     o, sc = out[i, j0:], scale[i, j0:]

@@ -292,9 +292,6 @@ def adjoint(vp: xr.DataArray, acq: Acquisition, residual: np.ndarray, dt: float,
     st = setup(vp, acq, dt, nt, space_order, pml_width, free_surface, dtype, vmax, freq)
     r = np.ascontiguousarray(r, dtype=st.dtype)
     out = np.zeros((acq.n_shots, nt), dtype=st.dtype)
-    c2x, c2z, c1x, c1z = st.coefs
-    ax, bx, az, bz = st.cpml
-    fs = st.layout.free_surface
     run_shots(lambda shot, _: _shot_adjoint(st, shot, r[shot], out[shot]),
               acq.n_shots, st.layout.n_points, num_threads)
     return out
