@@ -30,7 +30,8 @@ def choose_snapshots(st: Setup, checkpoints: int | None, memory_budget: int, wor
 def _shot_gradient(st: Setup, shot: int, wav: np.ndarray, obs: np.ndarray, misfit_fn,
                    actions: np.ndarray, n_snap: int, g: np.ndarray, h: np.ndarray,
                    illum: bool) -> tuple[float, np.ndarray]:
-    """Accumulate one shot's ``sum_n W^{n+1} (L u^n + S f^n)`` into ``g``; return (J, syn)."""
+    """Accumulate one shot's ``sum_n W^{n+1} (L u^n + S f^n)`` into ``g`` (and
+    its illumination ``sum_n (s L u^n)^2`` into ``h``); return (J, syn)."""
     nt = st.nt
     NZ, NX = st.layout.shape
     psx, psz, zex, zez = _zeros(st, 4)
@@ -44,32 +45,31 @@ def _shot_gradient(st: Setup, shot: int, wav: np.ndarray, obs: np.ndarray, misfi
     rec_idx, rec_w = st.rec[0][shot], st.rec[1][shot]
     src_idx, src_w = st.src[0][shot], st.src[1][shot]
     syn = np.zeros((nt, rec_idx.shape[0]), dtype=st.dtype)   # time-major while stepping
-    w, wp, zx, zz, px, pz = _zeros(st, 6)
+    w, wp, t, zx, zz, px, pz = _zeros(st, 7)
     op = _op_args(st)
     first_rev = int(np.argmax(actions[:, 0] == _CODES["reverse"]))
     dummy_adj = np.zeros((1, 1), dtype=st.dtype)
-    # 1. forward sweep to S_{n-1}, recording, saving snapshots on the way
-    cur, cu, cm, w, wp = K.execute(actions[:first_rev], 0, levels, cu, cm, refs, slot_levels, slot_step,
+    # 1. forward sweep to S_{nt-2}, recording, saving snapshots on the way, and
+    #    one step more for the last sample u^{nt-1} (into a free level, so
+    #    u^{nt-2} stays intact for the first reverse step, which needs only it)
+    sweep = np.concatenate([actions[:first_rev], [[_CODES["advance"], 1]]])
+    cur, cu, cm, w, wp = K.execute(sweep, 0, levels, cu, cm, refs, slot_levels, slot_step,
                                    psx, psz, zex, zez, xaux, zaux, st.xcols, st.zrows, *op,
                                    src_idx, src_w, wav, rec_idx, rec_w, syn, True,
-                                   w, wp, zx, zz, px, pz, g, h, illum, dummy_adj)
-    # 2. the last two samples: u^{nt-2} from the state, u^{nt-1} from one more step
-    #    (out of place, so only the CPML fields it advances are copied)
-    K.gather(levels[cu], rec_idx, rec_w, syn[nt - 2])
-    aux = [a.copy() for a in (psx, psz, zex, zez)]
-    up, _, _ = K.advance(1, nt - 2, levels[cu], levels[cm], np.zeros_like(levels[0]), *aux, *op,
-                         src_idx, src_w, wav, rec_idx, rec_w, syn, False)
-    K.gather(up, rec_idx, rec_w, syn[nt - 1])
+                                   w, wp, t, zx, zz, px, pz, g, h, illum, dummy_adj)
+    u_last = levels[cu]
+    K.gather(u_last, rec_idx, rec_w, syn[nt - 1])
     syn = np.ascontiguousarray(syn.T)
-    # 3. misfit and adjoint source; W^{nt-1} = s R^T r^{nt-1}
+    # 2. misfit and adjoint source; W^{nt-1} = s R^T r^{nt-1}, imaged against u^{nt-1}
     J, adj = misfit_fn(syn, obs, st.dt)
     adj = np.ascontiguousarray(np.asarray(adj, dtype=st.dtype).T)   # time-major
     K.inject(w, st.s, rec_idx, rec_w, adj[nt - 1])
-    # 4. reverse sweep: recompute from snapshots, image and step the adjoint field
-    K.execute(actions[first_rev:], cur, levels, cu, cm, refs, slot_levels, slot_step,
+    K.inject(g, u_last, rec_idx, rec_w, adj[nt - 1])
+    # 3. reverse sweep from S_{nt-2}: recompute from snapshots, step the adjoint field, image
+    K.execute(actions[first_rev:], cur - 1, levels, cm, cm, refs, slot_levels, slot_step,
               psx, psz, zex, zez, xaux, zaux, st.xcols, st.zrows, *op,
               src_idx, src_w, wav, rec_idx, rec_w, syn, False,
-              w, wp, zx, zz, px, pz, g, h, illum, adj)
+              w, wp, t, zx, zz, px, pz, g, h, False, adj)
     return float(J), syn
 
 
@@ -126,7 +126,8 @@ def gradient(vp: xr.DataArray, acq: Acquisition, w: np.ndarray, d_obs, dt: float
                         attrs={"units": "misfit per m/s", "long_name": "dJ/dvp"})
     out = [J, grad]
     if illumination:
-        hv = st.layout.crop(h.astype(np.float64) * st.vp_pad ** 4 * st.dt)
+        # h = sum_n (s L u^n)^2 and d2u/dt2 = L u / m = s L u / dt^2
+        hv = st.layout.crop(h.astype(np.float64) / st.dt ** 3)
         out.append(xr.DataArray(hv.astype(st.dtype), dims=vp.dims, coords=vp.coords,
                                 name="illumination", attrs={"long_name": "sum_t (d2u/dt2)^2 dt"}))
     if return_info:

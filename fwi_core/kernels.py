@@ -147,9 +147,10 @@ def mirror_surface(a, fz):
 # plain update in pairs (``_core2``), rows of the z absorbing bands (and the
 # stencil radius next to them) the update fused with their z terms
 # (``_core_zeta_z``), and the two x strips then add the x terms. The adjoint
-# and the fused reverse step take the plain update per row and add the z and
-# x terms in separate passes (``*_zfix``, ``*_xfix``, ``_zeta_*_add``). The
-# terms add up to the full operator. Loops are kept small: LLVM vectorises a
+# step builds its spatial term row by row in a scratch row (``_wlap*``, then
+# ``_q_z``, ``_q_x``), then updates W and images from it (``_w_update``,
+# ``_image_row``). The terms add up to the full operator. Loops are kept
+# small, one written array each: LLVM vectorises a
 # loop only if a handful of run-time checks rule out aliasing between the
 # arrays it writes and those it reads.
 
@@ -174,8 +175,8 @@ def _psi_z(u, c1z, az, bz, psz, i, j0, j1):
 @njit(inline="always", **_OPTS)
 def _zeta_x_add(u, c2x, c1x, ax, bx, psx, zex, out, scale, i, j0, j1):
     """Advance zeta_x = b zeta_x + a (Dxx u + Dx psi_x), then
-    ``out += scale * (Dx psi_x + zeta_x)`` (the x CPML terms of the operator).
-    Forward: ``out, scale = u^{n+1}, s``; imaging: ``out, scale = g, W``."""
+    ``out += scale * (Dx psi_x + zeta_x)`` (the x CPML terms of the operator;
+    ``out, scale = u^{n+1}, s``)."""
     ur, pxm = u[i, j0 - R:], psx[i, j0 - R:]
     zxr, axr, bxr, o, sc = zex[i, j0:], ax[j0:], bx[j0:], out[i, j0:], scale[i, j0:]
     for k in range(j1 - j0):
@@ -183,27 +184,6 @@ def _zeta_x_add(u, c2x, c1x, ax, bx, psx, zex, out, scale, i, j0, j1):
         zx = bxr[k] * zxr[k] + axr[k] * (_dxx(ur, k, c2x) + dpx)
         zxr[k] = zx
         o[k] += sc[k] * (dpx + zx)
-
-
-@njit(inline="always", **_OPTS)
-def _zeta_z_add(u, c2z, c1z, az, bz, psz, zez, out, scale, i, j0, j1):
-    """z counterpart of :func:`_zeta_x_add` (the reverse step's; the forward
-    step fuses it, :func:`_core_zeta_z`); outside the layer (a = 0) only
-    ``Dz psi_z`` (nonzero within the stencil radius of the layer) is added."""
-    pzr = _rows(psz, i, j0)
-    o, sc = out[i, j0:], scale[i, j0:]
-    azi, bzi = az[i], bz[i]
-    if azi != 0:
-        ur = _rows(u, i, j0)
-        zzr = zez[i, j0:]
-        for k in range(j1 - j0):
-            dpz = _dz(pzr, k, c1z)
-            zz = bzi * zzr[k] + azi * (_dzz(ur, k, c2z) + dpz)
-            zzr[k] = zz
-            o[k] += sc[k] * (dpz + zz)
-    else:
-        for k in range(j1 - j0):
-            o[k] += sc[k] * _dz(pzr, k, c1z)
 
 
 @njit(inline="always", **_OPTS)
@@ -241,9 +221,8 @@ def _core2(u, um, out, s, c2x, c2z, i, j0, j1):
 
 @njit(inline="always", **_OPTS)
 def _core_zeta_z(u, um, out, s, c2x, c2z, c1z, az, bz, psz, zez, i, j0, j1):
-    """:func:`_core` plus the z CPML terms of row i in one pass (what
-    :func:`_core` then :func:`_zeta_z_add` do in two); where ``a = b = 0``
-    zeta_z stays 0 and only ``Dz psi_z`` is added."""
+    """:func:`_core` plus the z CPML terms of row i in one pass; where
+    ``a = b = 0`` zeta_z stays 0 and only ``Dz psi_z`` is added."""
     ur = _rows(u, i, j0)
     pzr = _rows(psz, i, j0)
     p, o, sr, zzr = um[i, j0:], out[i, j0:], s[i, j0:], zez[i, j0:]
@@ -318,41 +297,72 @@ def _paux_z(w, c1z, az, bz, zz, pz, i, j0, j1):
 
 
 @njit(inline="always", **_OPTS)
-def _adj_xfix(wp, s, c2x, c1x, zx, px, i, j0, j1):
-    """After :func:`_core` on W: add s (Dxx Z_x - Dx P_x)."""
-    zxm, pxm, o, sr = zx[i, j0 - R:], px[i, j0 - R:], wp[i, j0:], s[i, j0:]
+def _wlap(w, t, c2x, c2z, i, j0, j1):
+    """Adjoint: ``t = (Dxx + Dzz) W`` on row i (``t``: scratch like W)."""
+    wr = _rows(w, i, j0)
+    tr = t[i, j0:]
     for k in range(j1 - j0):
-        o[k] += sr[k] * (_dxx(zxm, k, c2x) - _dx(pxm, k, c1x))
+        tr[k] = _dxx(wr[4], k, c2x) + _dzz(wr, k, c2z)
 
 
 @njit(inline="always", **_OPTS)
-def _adj_zfix(wp, s, c2z, c1z, zz, pz, i, j0, j1):
-    """After :func:`_core` on W: add s (Dzz Z_z - Dz P_z)."""
+def _wlap2(w, t, c2x, c2z, i, j0, j1):
+    """:func:`_wlap` on rows i and i+1 in one pass (shared rows, as in :func:`_core2`)."""
+    b = j0 - R
+    r0, r1, r2, r3, r4 = w[i - 4, b:], w[i - 3, b:], w[i - 2, b:], w[i - 1, b:], w[i, b:]
+    r5, r6, r7, r8, r9 = w[i + 1, b:], w[i + 2, b:], w[i + 3, b:], w[i + 4, b:], w[i + 5, b:]
+    t0, t1 = t[i, j0:], t[i + 1, j0:]
+    for k in range(j1 - j0):
+        j = k + R
+        t0[k] = (_dxx(r4, k, c2x) + c2z[0] * r4[j] + c2z[1] * (r5[j] + r3[j]) + c2z[2] * (r6[j] + r2[j])
+                 + c2z[3] * (r7[j] + r1[j]) + c2z[4] * (r8[j] + r0[j]))
+        t1[k] = (_dxx(r5, k, c2x) + c2z[0] * r5[j] + c2z[1] * (r6[j] + r4[j]) + c2z[2] * (r7[j] + r3[j])
+                 + c2z[3] * (r8[j] + r2[j]) + c2z[4] * (r9[j] + r1[j]))
+
+
+@njit(inline="always", **_OPTS)
+def _q_x(t, c2x, c1x, zx, px, i, j0, j1):
+    """Adjoint: ``t += Dxx Z_x - Dx P_x`` (the x CPML terms)."""
+    zxm, pxm, tr = zx[i, j0 - R:], px[i, j0 - R:], t[i, j0:]
+    for k in range(j1 - j0):
+        tr[k] += _dxx(zxm, k, c2x) - _dx(pxm, k, c1x)
+
+
+@njit(inline="always", **_OPTS)
+def _q_z(t, c2z, c1z, zz, pz, i, j0, j1):
+    """Adjoint: ``t += Dzz Z_z - Dz P_z`` (the z CPML terms)."""
     zzr = _rows(zz, i, j0)
     pzr = _rows(pz, i, j0)
-    o = wp[i, j0:]
-    sr = s[i, j0:]
+    tr = t[i, j0:]
     for k in range(j1 - j0):
-        o[k] += sr[k] * (_dzz(zzr, k, c2z) - _dz(pzr, k, c1z))
+        tr[k] += _dzz(zzr, k, c2z) - _dz(pzr, k, c1z)
 
 
 @njit(inline="always", **_OPTS)
-def _reverse_core(u, w, wp, s, c2x, c2z, g, h, illum, i, j0, j1):
-    """Interior reverse step in one pass: ``g += W * (Dxx + Dzz) u`` (``h += lap^2``)
-    and ``wp <- 2W - wp + s (Dxx + Dzz) W``."""
-    ur = _rows(u, i, j0)
-    wr = _rows(w, i, j0)
-    gr, o, sr = g[i, j0:], wp[i, j0:], s[i, j0:]
+def _w_update(w, wp, s, t, i, j0, j1):
+    """Adjoint: ``wp <- 2W - wp + s t`` (in place: one view of wp's row)."""
+    wr, o, sr, tr = w[i, j0:], wp[i, j0:], s[i, j0:], t[i, j0:]
     two = w.dtype.type(2)
     for k in range(j1 - j0):
-        wv = wr[4][k + R]
-        gr[k] += wv * (_dxx(ur[4], k, c2x) + _dzz(ur, k, c2z))
-        o[k] = two * wv - o[k] + sr[k] * (_dxx(wr[4], k, c2x) + _dzz(wr, k, c2z))
-    if illum:
-        hr = h[i, j0:]
-        for k in range(j1 - j0):
-            lap = _dxx(ur[4], k, c2x) + _dzz(ur, k, c2z)
-            hr[k] += lap * lap
+        o[k] = two * wr[k] - o[k] + sr[k] * tr[k]
+
+
+@njit(inline="always", **_OPTS)
+def _image_row(u, t, g, i, j0, j1):
+    """Imaging: ``g += u t``."""
+    ur, tr, gr = u[i, j0:], t[i, j0:], g[i, j0:]
+    for k in range(j1 - j0):
+        gr[k] += ur[k] * tr[k]
+
+
+@njit(inline="always", **_OPTS)
+def _d2_squared(up, u, um, h, i, j0, j1):
+    """Illumination: ``h += (u+ - 2u + u-)^2`` on row i."""
+    a, b, c, hr = up[i, j0:], u[i, j0:], um[i, j0:], h[i, j0:]
+    two = u.dtype.type(2)
+    for k in range(j1 - j0):
+        d2 = a[k] - two * b[k] + c[k]
+        hr[k] += d2 * d2
 
 
 # ---------------------------------------------------------------- steps
@@ -411,54 +421,47 @@ def _adjoint_aux(w, c1x, c1z, ax, bx, az, bz, zx, zz, px, pz, fz, ze, xs, xe, zc
         restore_fp(fp)
 
 
-@njit(inline="always", **_OPTS)
-def _adjoint_update(w, wp, out, s, c2x, c2z, c1x, c1z, zx, zz, px, pz, i, xs, xe, zc0, zc1, xc0, xc1):
-    _core(w, wp, out, s, c2x, c2z, i, xs, xe)
-    if not zc0 <= i < zc1:
-        _adj_zfix(out, s, c2z, c1z, zz, pz, i, xs, xe)
-    _adj_xfix(out, s, c2x, c1x, zx, px, i, xs, xc0)
-    _adj_xfix(out, s, c2x, c1x, zx, px, i, xc1, xe)
-
-
 @njit(parallel=True, **_OPTS)
-def adjoint_step(w, wp, out, s, c2x, c2z, c1x, c1z, ax, bx, az, bz, zx, zz, px, pz,
+def adjoint_step(w, wp, t, u, g, image, s, c2x, c2z, c1x, c1z, ax, bx, az, bz, zx, zz, px, pz,
                  fz, ze, xs, xe, zc0, zc1, xc0, xc1, fs):
-    """One transposed step: W^n into ``out`` from ``w`` (W^{n+1}) and ``wp`` (W^{n+2})."""
+    """One transposed step: ``wp`` (W^{n+2}) is overwritten with W^n from ``w``
+    (W^{n+1}). The step adds ``s Q`` to ``2 W^{n+1} - W^{n+2}``, where
+    ``Q = A W^{n+1}`` is the transposed spatial operator (CPML terms included;
+    the receiver term ``R^T r^n`` is injected by the caller), computed row by
+    row into the scratch array ``t``. With ``image``, ``g += u Q`` with ``u`` = u^n.
+
+    That is the whole imaging condition: summing by parts in time,
+    ``sum_n W^{n+1} (u^{n+1} - 2u^n + u^{n-1}) = sum_n u^n (W^n - 2W^{n+1} + W^{n+2})``,
+    and the right-hand factor is ``s (Q^n + R^T r^n)`` by the adjoint recursion,
+    so ``g = sum_n W^{n+1} (L u^n + S f^n) = sum_n u^n (Q^n + R^T r^n)``, exactly
+    and without forming a second time difference."""
     if fs:
         mirror_surface(w, fz)
     _adjoint_aux(w, c1x, c1z, ax, bx, az, bz, zx, zz, px, pz, fz, ze, xs, xe, zc0, zc1, xc0, xc1)
-    for i in prange(fz, ze):
+    for q in prange(_n_work_items(fz, ze, zc0, zc1)):
         fp = flush_denormals()
-        _adjoint_update(w, wp, out, s, c2x, c2z, c1x, c1z, zx, zz, px, pz, i, xs, xe, zc0, zc1, xc0, xc1)
+        i, kind = _work_item(q, fz, zc0, zc1)
+        if kind == 1:
+            _wlap2(w, t, c2x, c2z, i, xs, xe)
+        else:
+            _wlap(w, t, c2x, c2z, i, xs, xe)
+            if kind == 0:
+                _q_z(t, c2z, c1z, zz, pz, i, xs, xe)
+        for r in range(i, i + 1 + (kind == 1)):
+            _q_x(t, c2x, c1x, zx, px, r, xs, xc0)
+            _q_x(t, c2x, c1x, zx, px, r, xc1, xe)
+            _w_update(w, wp, s, t, r, xs, xe)
+            if image:
+                _image_row(u, t, g, r, xs, xe)
         restore_fp(fp)
 
 
 @njit(parallel=True, **_OPTS)
-def reverse_step(u, s, c2x, c2z, c1x, c1z, ax, bx, az, bz, psx, psz, zex, zez,
-                 w, wp, zx, zz, px, pz, g, h, illum,
-                 fz, ze, xs, xe, zc0, zc1, xc0, xc1, fs):
-    """Fused reverse of step n: the forward operator at u^n gives
-    ``lap = (u^{n+1} - 2u^n + u^{n-1}) / s`` (without the source term),
-    imaged as ``g += W^{n+1} * lap`` (and ``h += lap^2`` if ``illum``, from
-    the interior operator only; ``h`` must be like ``g``), while the
-    transposed step overwrites ``wp`` (W^{n+2}) with W^n from ``w``.
-
-    Consumes the forward state: ``psx, psz, zex, zez`` advance to step n.
-    """
-    if fs:
-        mirror_surface(u, fz)
-        mirror_surface(w, fz)
-    _forward_aux(u, c1x, c1z, ax, bx, az, bz, psx, psz, fz, ze, xs, xe, zc0, zc1, xc0, xc1)
-    _adjoint_aux(w, c1x, c1z, ax, bx, az, bz, zx, zz, px, pz, fz, ze, xs, xe, zc0, zc1, xc0, xc1)
+def d2_squared(up, u, um, h, fz, ze, xs, xe):
+    """``h += (up - 2u + um)^2`` over the computed region (the illumination)."""
     for i in prange(fz, ze):
         fp = flush_denormals()
-        _reverse_core(u, w, wp, s, c2x, c2z, g, h, illum, i, xs, xe)
-        if not zc0 <= i < zc1:
-            _zeta_z_add(u, c2z, c1z, az, bz, psz, zez, g, w, i, xs, xe)
-            _adj_zfix(wp, s, c2z, c1z, zz, pz, i, xs, xe)
-        for j0, j1 in ((xs, xc0), (xc1, xe)):
-            _zeta_x_add(u, c2x, c1x, ax, bx, psx, zex, g, w, i, j0, j1)
-            _adj_xfix(wp, s, c2x, c1x, zx, px, i, j0, j1)
+        _d2_squared(up, u, um, h, i, xs, xe)
         restore_fp(fp)
 
 
@@ -495,12 +498,15 @@ _LOOP_OPTS = dict(cache=True, nogil=True, error_model="numpy", boundscheck=False
 
 @njit(**_LOOP_OPTS)
 def _step(n, u, um, out, psx, psz, zex, zez, s, c2x, c2z, c1x, c1z, ax, bx, az, bz, b, fs,
-          src_idx, src_w, wav, rec_idx, rec_w, syn, record, amp):
-    """Forward step n: records u^n into ``syn[n]`` if ``record``, then u^{n+1} into ``out``."""
+          src_idx, src_w, wav, rec_idx, rec_w, syn, record, amp, h, illum):
+    """Forward step n: records u^n into ``syn[n]`` if ``record``, then u^{n+1}
+    into ``out``; with ``illum``, ``h += (s L u^n)^2`` (before the source)."""
     if record:
         gather(u, rec_idx, rec_w, syn[n])
     forward_step(u, um, out, s, c2x, c2z, c1x, c1z, ax, bx, az, bz, psx, psz, zex, zez,
                  b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], fs)
+    if illum:
+        d2_squared(out, u, um, h, b[0], b[1], b[2], b[3])
     amp[0] = wav[n]
     inject(out, s, src_idx, src_w, amp)
 
@@ -515,7 +521,7 @@ def advance(k, n0, u, um, spare, psx, psz, zex, zez, s, c2x, c2z, c1x, c1z, ax, 
     amp = np.empty(1, dtype=u.dtype)
     for n in range(n0, n0 + k):
         _step(n, u, um, spare, psx, psz, zex, zez, s, c2x, c2z, c1x, c1z, ax, bx, az, bz, b, fs,
-              src_idx, src_w, wav, rec_idx, rec_w, syn, record, amp)
+              src_idx, src_w, wav, rec_idx, rec_w, syn, record, amp, u, False)
         u, um, spare = spare, u, um
     restore_fp(fp)
     return u, um, spare
@@ -532,15 +538,17 @@ def _free_level(refs, cu, cm):
 
 @njit(**_LOOP_OPTS)
 def _aux_strips(slot, psx, psz, zex, zez, xaux, zaux, xcols, zrows, to_slot):
-    """Copy the CPML fields of the absorbing strips into (``to_slot``) or out of a slot."""
-    for q in range(xcols.shape[0]):
-        c = xcols[q]
-        if to_slot:
-            xaux[slot, 0, :, q] = psx[:, c]
-            xaux[slot, 1, :, q] = zex[:, c]
-        else:
-            psx[:, c] = xaux[slot, 0, :, q]
-            zex[:, c] = xaux[slot, 1, :, q]
+    """Copy the CPML fields of the absorbing strips into (``to_slot``) or out of
+    a slot, row by row (a column at a time would touch a cache line per value)."""
+    for i in range(psx.shape[0]):
+        for q in range(xcols.shape[0]):
+            c = xcols[q]
+            if to_slot:
+                xaux[slot, 0, i, q] = psx[i, c]
+                xaux[slot, 1, i, q] = zex[i, c]
+            else:
+                psx[i, c] = xaux[slot, 0, i, q]
+                zex[i, c] = xaux[slot, 1, i, q]
     for q in range(zrows.shape[0]):
         r = zrows[q]
         if to_slot:
@@ -556,7 +564,7 @@ def execute(actions, cur, levels, cu, cm, refs, slot_levels, slot_step,
             psx, psz, zex, zez, xaux, zaux, xcols, zrows,
             s, c2x, c2z, c1x, c1z, ax, bx, az, bz, b, fs,
             src_idx, src_w, wav, rec_idx, rec_w, syn, record,
-            w, wp, zx, zz, px, pz, g, h, illum, adj):
+            w, wp, t, zx, zz, px, pz, g, h, illum, adj):
     """Run checkpoint-schedule actions (codes: 0 advance, 1 save, 2 restore, 3 reverse).
 
     The wavefield lives in ``levels`` ``(L, NZ, NX)``, one time level per
@@ -564,19 +572,27 @@ def execute(actions, cur, levels, cu, cm, refs, slot_levels, slot_step,
     and snapshot ``k`` is the pair of buffers ``slot_levels[k]`` (-1: empty),
     with ``refs`` counting the snapshots that hold each buffer. A step writes
     into a free buffer, so saving and restoring copy no wavefield (only the
-    CPML strips), and consecutive snapshots share their common time level.
+    CPML strips, and a restore only when an advance follows it), and
+    consecutive snapshots share their common time level.
     ``L >= 2 * snapshots + 3`` keeps a free buffer for every step.
-    ``syn`` as in :func:`advance`, ``adj`` the adjoint source ``(nt, n_rec)``.
+    ``syn`` as in :func:`advance`; ``illum``: advance steps add to the
+    illumination ``h`` (:func:`_step`); ``adj`` the adjoint source
+    ``(nt, n_rec)``. Reversing step n needs only u^n (:func:`adjoint_step`).
     Returns (cur, cu, cm, w, wp)."""
     fp = flush_denormals()
     amp = np.empty(1, dtype=levels.dtype)
+    pending = -1  # slot whose CPML strips a restore has not copied yet
     for a in range(actions.shape[0]):
         code, arg = actions[a, 0], actions[a, 1]
+        if code <= 1 and pending >= 0:
+            _aux_strips(pending, psx, psz, zex, zez, xaux, zaux, xcols, zrows, False)
+            pending = -1
         if code == 0:
             for n in range(cur, cur + arg):
                 f = _free_level(refs, cu, cm)
                 _step(n, levels[cu], levels[cm], levels[f], psx, psz, zex, zez, s, c2x, c2z, c1x, c1z,
-                      ax, bx, az, bz, b, fs, src_idx, src_w, wav, rec_idx, rec_w, syn, record, amp)
+                      ax, bx, az, bz, b, fs, src_idx, src_w, wav, rec_idx, rec_w, syn, record, amp,
+                      h, illum)
                 cu, cm = f, cu
             cur += arg
         elif code == 1:
@@ -590,15 +606,15 @@ def execute(actions, cur, levels, cu, cm, refs, slot_levels, slot_step,
             slot_step[arg] = cur
         elif code == 2:
             cu, cm = slot_levels[arg, 0], slot_levels[arg, 1]
-            _aux_strips(arg, psx, psz, zex, zez, xaux, zaux, xcols, zrows, False)
+            pending = arg  # copied before the next advance or save: a reverse needs no CPML state
             cur = slot_step[arg]
         else:
-            n = arg  # image step n with W^{n+1} = w, then W^n into wp
-            reverse_step(levels[cu], s, c2x, c2z, c1x, c1z, ax, bx, az, bz, psx, psz, zex, zez,
-                         w, wp, zx, zz, px, pz, g, h, illum, b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], fs)
-            amp[0] = wav[n]
-            inject(g, w, src_idx, src_w, amp)
+            n = arg  # W^n into wp from W^{n+1} = w, imaged against u^n
+            u = levels[cu]
+            adjoint_step(w, wp, t, u, g, True, s, c2x, c2z, c1x, c1z, ax, bx, az, bz, zx, zz, px, pz,
+                         b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], fs)
             inject(wp, s, rec_idx, rec_w, adj[n])
+            inject(g, u, rec_idx, rec_w, adj[n])
             w, wp = wp, w
     restore_fp(fp)
     return cur, cu, cm, w, wp

@@ -304,17 +304,17 @@ def _shot_adjoint(st: Setup, shot: int, r: np.ndarray, out: np.ndarray) -> None:
     ax, bx, az, bz = st.cpml
     fs = st.layout.free_surface
     buf = np.empty(1, dtype=st.dtype)
-    w, wp, spare, zx, zz, px, pz = _zeros(st, 7)
+    w, wp, t, zx, zz, px, pz = _zeros(st, 7)
     rec_idx, rec_w = st.rec[0][shot], st.rec[1][shot]
     src_idx, src_w = st.src[0][shot], st.src[1][shot]
     K.inject(w, st.s, rec_idx, rec_w, r[:, nt - 1])
     for n in range(nt - 2, -1, -1):
         K.gather(w, src_idx, src_w, buf)     # f^n sees W^{n+1}
         out[n] = buf[0]
-        K.adjoint_step(w, wp, spare, st.s, c2x, c2z, c1x, c1z, ax, bx, az, bz, zx, zz, px, pz,
+        K.adjoint_step(w, wp, t, w, w, False, st.s, c2x, c2z, c1x, c1z, ax, bx, az, bz, zx, zz, px, pz,
                        *st.bounds, fs)
-        K.inject(spare, st.s, rec_idx, rec_w, r[:, n])
-        w, wp, spare = spare, w, wp
+        K.inject(wp, st.s, rec_idx, rec_w, r[:, n])
+        w, wp = wp, w
 
 
 def _snapshot_bytes(st: Setup) -> int:
