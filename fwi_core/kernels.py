@@ -536,11 +536,11 @@ def _free_level(refs, cu, cm):
     return -1
 
 
-@njit(**_LOOP_OPTS)
+@njit(parallel=True, **_OPTS)
 def _aux_strips(slot, psx, psz, zex, zez, xaux, zaux, xcols, zrows, to_slot):
     """Copy the CPML fields of the absorbing strips into (``to_slot``) or out of
     a slot, row by row (a column at a time would touch a cache line per value)."""
-    for i in range(psx.shape[0]):
+    for i in prange(psx.shape[0]):
         for q in range(xcols.shape[0]):
             c = xcols[q]
             if to_slot:
@@ -549,7 +549,7 @@ def _aux_strips(slot, psx, psz, zex, zez, xaux, zaux, xcols, zrows, to_slot):
             else:
                 psx[i, c] = xaux[slot, 0, i, q]
                 zex[i, c] = xaux[slot, 1, i, q]
-    for q in range(zrows.shape[0]):
+    for q in prange(zrows.shape[0]):
         r = zrows[q]
         if to_slot:
             zaux[slot, 0, q, :] = psz[r, :]
