@@ -62,8 +62,11 @@ PLAN = fwicfg.plan(CFG, base_dir=workflow.basedir, cores=2)
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
-include: "workflow/rules/gradient.smk"
-include: "workflow/rules/update.smk"
+if PLAN["fuse_bands"]:  # execution.fuse_bands: one job per band (small problems)
+    include: "workflow/rules/band.smk"
+else:                   # one job per shot group and stage
+    include: "workflow/rules/gradient.smk"
+    include: "workflow/rules/update.smk"
 include: "workflow/rules/report.smk"
 
 

@@ -338,6 +338,17 @@ JOB_START_SECONDS = 2.0
 #: line-search trials in forward runs (a checkpointed gradient ~5.5, 3 trials).
 CELL_UPDATES_PER_SECOND = 9e8
 FORWARDS_PER_SHOT = 8.5
+#: ``execution.fuse_bands: auto`` runs each band in one job when its estimated
+#: compute is at most this many ``target_job_seconds`` (60 s by default): a
+#: crash then loses at most about a minute, and a band's start-up is one job's.
+FUSE_BAND_SECONDS_PER_TARGET = 3.0
+
+
+def shot_seconds(shape: tuple[int, int], nt: int, pml_width: int = 20,
+                 cell_updates_per_second: float = CELL_UPDATES_PER_SECOND) -> float:
+    """Estimated compute (s, one thread) of one shot in one iteration on the model grid."""
+    nz, nx = shape
+    return FORWARDS_PER_SHOT * (nz + 2 * pml_width) * (nx + 2 * pml_width) * nt / cell_updates_per_second
 
 
 def auto_shots_per_job(n_shots: int, shape: tuple[int, int], nt: int, pml_width: int = 20,
@@ -355,9 +366,8 @@ def auto_shots_per_job(n_shots: int, shape: tuple[int, int], nt: int, pml_width:
     per-time-step synchronisation. ``min_groups`` only applies where it
     leaves ``threads`` shots per job.
     """
-    nz, nx = shape
     threads = max(1, min(int(threads), n_shots))
-    work = FORWARDS_PER_SHOT * (nz + 2 * pml_width) * (nx + 2 * pml_width) * nt / cell_updates_per_second
+    work = shot_seconds(shape, nt, pml_width, cell_updates_per_second)
     per_job = max(threads, min(n_shots, int(math.ceil(target_seconds / max(work, 1e-9)))))
     n_groups = max(int(math.ceil(n_shots / per_job)), min(int(min_groups), n_shots // threads))
     return int(math.ceil(n_shots / n_groups))
@@ -420,19 +430,28 @@ def plan(cfg: dict, base_dir=None, cores: int = 1) -> dict:
             grid = model_shape(inv["initial"], base_dir)
             if grid:
                 break
-    spj = cfg["execution"]["shots_per_job"]
+    ex = cfg["execution"]
+    spj, fuse = ex["shots_per_job"], ex["fuse_bands"]
+    band_seconds = None
+    if grid is not None:
+        (nz, nx), (dz, dx) = grid
+        vmax = max(inv["bounds"][1] for inv in cfg["runs"].values())
+        dt_est = cfg["simulation"]["dt"] or 0.5 * min(dz, dx) / vmax
+        nt = int(cfg["simulation"]["t_max"] / dt_est) + 1
+        iters = max(int(b["iterations"]) for inv in cfg["runs"].values() for b in inv["bands"])
+        band_seconds = n_shots * iters * shot_seconds((nz, nx), nt, cfg["simulation"]["pml_width"])
+    if fuse == "auto":
+        # whole bands in one job where job start-ups would dominate and a crash
+        # loses little: shot groups left to us, and a band's compute is short
+        fuse = spj == "auto" and band_seconds is not None and band_seconds <= FUSE_BAND_SECONDS_PER_TARGET * ex[
+            "target_job_seconds"]
     if spj == "auto":
         if grid is None:
             spj = 1
         else:
-            (nz, nx), (dz, dx) = grid
-            vmax = max(inv["bounds"][1] for inv in cfg["runs"].values())
-            dt_est = cfg["simulation"]["dt"] or 0.5 * min(dz, dx) / vmax
-            nt = int(cfg["simulation"]["t_max"] / dt_est) + 1
             spj = auto_shots_per_job(n_shots, (nz, nx), nt, cfg["simulation"]["pml_width"],
-                                     cfg["execution"]["target_job_seconds"], min_groups=cores,
-                                     threads=cfg["execution"]["threads"])
-    spj = min(int(spj), n_shots)
+                                     ex["target_job_seconds"], min_groups=cores, threads=ex["threads"])
+    spj = n_shots if fuse else min(int(spj), n_shots)
     groups = shot_groups(n_shots, spj)
     return {"n_shots": n_shots, "shots_per_job": spj, "groups": [f"{g[0]}-{g[-1]}" for g in groups],
-            "grid": grid}
+            "grid": grid, "fuse_bands": bool(fuse), "band_seconds": band_seconds}

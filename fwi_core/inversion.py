@@ -427,6 +427,43 @@ def finish_iteration(vp: xr.DataArray, state: xr.Dataset, trials: Sequence[xr.Da
 
 
 # ----------------------------------------------------------------------------- loop
+def iteration(vp: xr.DataArray, prev: xr.Dataset | None, acq, wavelet: xr.DataArray, d_obs: xr.DataArray,
+              band: dict, cfg: dict, groups: Sequence[Sequence[int]], sim: dict | None, misfit,
+              conditioning: dict | None, step_scale: float | None = None, reset: bool = False,
+              num_threads: int | None = None) -> tuple[xr.Dataset, xr.Dataset, xr.DataArray, dict]:
+    """One iteration of a band, all stages in order: gradients of the shot
+    ``groups`` (summed in group order), direction from the previous
+    iteration's state ``prev`` (None: first of the band), trials, update.
+
+    ``cfg``: :func:`settings`; ``wavelet``/``d_obs``: the band's
+    (:func:`prepare_band`); ``step_scale``/``reset``: from the previous
+    iteration's ``info``. Returns (gradient, direction state, new model, info),
+    the three artifacts a pipeline iteration writes and its summary."""
+    vmax = cfg["bounds"][1]
+    parts = [shot_gradients(vp, acq, wavelet, d_obs, g, sim, misfit, vmax=vmax,
+                            num_threads=num_threads, conditioning=conditioning) for g in groups]
+    grad = combine_gradients(vp, parts, acq, band, cfg["precondition"])
+    state = compute_direction(vp, grad, prev, cfg["optimizer"], cfg["line_search"], step_scale, reset)
+    trials = [shot_trials(vp, state, acq, wavelet, d_obs, g, cfg["bounds"], sim, misfit, num_threads,
+                          conditioning) for g in groups]
+    new, info = finish_iteration(vp, state, trials, cfg["bounds"], cfg["line_search"])
+    return grad, state, new, info
+
+
+def gradient_message(grad: xr.Dataset) -> str:
+    """One log line on a summed gradient: misfit and cycle-skipping risk."""
+    a = grad.attrs
+    return (f"misfit {a['J']:.6g} ({grad.sizes['shot']} shots); cycle-skip risk: {a['n_skipped']}/{a['n_live']} "
+            f"live traces beyond T/2 = {1e3 * a['half_period']:.0f} ms ({100 * a['cycle_skip_fraction']:.1f}%)")
+
+
+def direction_message(state: xr.Dataset) -> str:
+    """One log line on a search direction."""
+    a = state.attrs
+    return (f"{a['method']}: restarted={a['restarted']} pairs={a['n_pairs']} "
+            f"trial steps={['%.4g' % x for x in a['alphas']]}")
+
+
 @dataclass
 class InversionResult:
     model: xr.DataArray
@@ -465,13 +502,8 @@ def invert(vp0: xr.DataArray, acq, wavelet, d_obs: xr.DataArray, *, bands: Seque
         cond = cond_mod.band_spec(cfg["conditioning"], band)
         state, step_scale, reset = None, None, False
         for it in range(int(band["iterations"])):
-            parts = [shot_gradients(vp, acq, w_b, d_b, g, sim, misfit, vmax=cfg["bounds"][1],
-                                    num_threads=num_threads, conditioning=cond) for g in groups]
-            grad = combine_gradients(vp, parts, acq, band, cfg["precondition"])
-            state = compute_direction(vp, grad, state, cfg["optimizer"], cfg["line_search"], step_scale, reset)
-            trials = [shot_trials(vp, state, acq, w_b, d_b, g, cfg["bounds"], sim, misfit, num_threads, cond)
-                      for g in groups]
-            vp, info = finish_iteration(vp, state, trials, cfg["bounds"], cfg["line_search"])
+            _, state, vp, info = iteration(vp, state, acq, w_b, d_b, band, cfg, groups, sim, misfit,
+                                           cond, step_scale, reset, num_threads)
             step_scale, reset = info["step_scale"], info["reset"]
             info.update(band=b, iteration=it, fmax=band["fmax"])
             if vp_true is not None:

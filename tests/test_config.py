@@ -119,6 +119,27 @@ def test_auto_shots_per_job_at_least_threads():
         assert fc.auto_shots_per_job(n, (2000, 2000), 5000, min_groups=2, threads=t) >= min(t, n)
 
 
+def test_fuse_bands_auto(default):
+    """Small problems run a band per job; large ones, or explicit shot groups, per stage."""
+    plan = fc.plan(fc.validate(default, base_dir=ROOT), base_dir=ROOT, cores=2)
+    assert plan["fuse_bands"] and plan["groups"] == ["0-7"]
+    assert plan["band_seconds"] < fc.FUSE_BAND_SECONDS_PER_TARGET * 20.0
+    big = copy.deepcopy(default)
+    big["true_model"]["shape"] = [176, 851]
+    big["acquisition"]["n_shots"] = 48
+    plan = fc.plan(fc.validate(big, base_dir=ROOT), base_dir=ROOT, cores=2)
+    assert not plan["fuse_bands"] and len(plan["groups"]) >= 2
+    explicit = copy.deepcopy(default)
+    explicit["execution"]["shots_per_job"] = 2
+    plan = fc.plan(fc.validate(explicit, base_dir=ROOT), base_dir=ROOT, cores=2)
+    assert not plan["fuse_bands"] and plan["groups"] == ["0-1", "2-3", "4-5", "6-7"]
+    explicit["execution"]["fuse_bands"] = True
+    assert fc.plan(fc.validate(explicit, base_dir=ROOT), base_dir=ROOT, cores=2)["fuse_bands"]
+    explicit["execution"]["fuse_bands"] = "yes"
+    with pytest.raises(fc.ConfigError, match="fuse_bands"):
+        fc.validate(explicit, base_dir=ROOT)
+
+
 def test_snakemake_rejects_bad_config_cleanly(tmp_path, default):
     default["inversion"]["optimizer"]["method"] = "bfgs"
     default["inversion"]["precondition"]["smothing"] = 1

@@ -1,4 +1,16 @@
-# Stage 8: per-run plots + summary, comparison across runs, `snakemake --report`.
+# Stage 8: the final model, per-run plots + summary, comparison across runs,
+# `snakemake --report`.
+
+
+rule final_model:
+    input:
+        lambda w: last_model(w.run),
+    output:
+        directory(f"{R}/{{run}}/final_model.zarr"),
+    log:
+        f"{R}/logs/{{run}}/final_model.log",
+    script:
+        "../scripts/final_model.py"
 
 
 def report_inputs(w):

@@ -54,14 +54,3 @@ rule update:
         f"{R}/logs/{{run}}/band{{b}}/iter{{i}}/update.log",
     script:
         "../scripts/update.py"
-
-
-rule final_model:
-    input:
-        lambda w: last_model(w.run),
-    output:
-        directory(f"{R}/{{run}}/final_model.zarr"),
-    log:
-        f"{R}/logs/{{run}}/final_model.log",
-    script:
-        "../scripts/final_model.py"

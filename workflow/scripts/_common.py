@@ -20,8 +20,10 @@ class Job:
     def __init__(self, smk, stage):
         self.smk = smk
         self.stage = stage
+        self._t_last = _T0
         self.spec = json.loads(smk.params.spec) if "spec" in smk.params.keys() else None
-        wc = dict(smk.wildcards.items())
+        # wildcards, or params of the same names for rules made per run and band
+        wc = {**{k: smk.params[k] for k in ("run", "b") if k in smk.params.keys()}, **dict(smk.wildcards.items())}
         self.run = wc.get("run")
         self.band = int(wc["b"]) if "b" in wc else None
         self.iteration = int(wc["i"]) if "i" in wc else None
@@ -50,10 +52,14 @@ class Job:
             self.log.addHandler(h)
 
     def attrs(self, **extra):
+        """Provenance; ``elapsed_s`` is the compute since this job's previous
+        artifact (or its start), so the sum over artifacts is the jobs' time."""
+        now = time.perf_counter()
+        elapsed, self._t_last = now - self._t_last, now
         return artifacts.provenance(
             self.stage, run=self.run, band=self.band, iteration=self.iteration,
             config_hash=config_hash(self.spec) if self.spec is not None else None,
-            elapsed_s=round(time.perf_counter() - _T0, 3), **extra)
+            elapsed_s=round(elapsed, 3), **extra)
 
     def write(self, obj, path, **extra):
         artifacts.write(obj, path, self.attrs(**extra))

@@ -10,6 +10,5 @@ prev = artifacts.open_dataset(snakemake.input.prev[0]) if snakemake.input.prev e
 step_scale = vp.attrs.get("step_scale") if prev is not None else None
 reset = bool(vp.attrs.get("reset", False)) if prev is not None else False
 ds = inversion.compute_direction(vp, grad, prev, opt, ls, step_scale, reset)
-job.log.info(f"{opt['method']}: restarted={ds.attrs['restarted']} pairs={ds.attrs['n_pairs']} "
-             f"trial steps={['%.4g' % a for a in ds.attrs['alphas']]}")
+job.log.info(inversion.direction_message(ds))
 job.write(ds, snakemake.output[0])
