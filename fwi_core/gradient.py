@@ -110,7 +110,7 @@ def gradient(vp: xr.DataArray, acq: Acquisition, w: np.ndarray, d_obs, dt: float
 
     def task(shot: int, worker: int):
         gk, hk = acc[worker]
-        return _shot_gradient(st, shot, wav[shot], obs[shot].astype(st.dtype), misfit_fn,
+        return _shot_gradient(st, shot, wav[shot], obs[shot].astype(st.dtype, copy=False), misfit_fn,
                               actions, n_snap, gk, hk, illumination)
 
     results = run_shots(task, acq.n_shots, st.layout.n_points, num_threads)

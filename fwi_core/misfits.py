@@ -142,8 +142,9 @@ def l2(syn: np.ndarray, obs: np.ndarray, dt: float) -> tuple[float, np.ndarray]:
     """Least-squares waveform misfit ``0.5 * sum((syn-obs)**2) * dt``;
     adjoint source ``(syn - obs) * dt``."""
     s, o, dt, out = _prepare(syn, obs, dt)
-    r = s - o
-    return 0.5 * float(np.sum(r * r)) * dt, (r * dt).astype(out, copy=False)
+    r = np.subtract(s, o, out=s)          # in place: traces are the largest arrays here
+    J = 0.5 * float(np.vdot(r.ravel(), r.ravel())) * dt
+    return J, np.multiply(r, dt, out=r).astype(out, copy=False)
 
 
 @register("l1")

@@ -14,6 +14,20 @@ from fwi_core import artifacts  # noqa: E402  (also filters the zarr warnings)
 from fwi_core.config import config_hash  # noqa: E402
 
 
+def process_age() -> float | None:
+    """Seconds since this process started (Linux /proc; None elsewhere): the
+    job's start-up (interpreter, Snakemake's script preamble, imports) when
+    called as the script begins."""
+    try:
+        with open("/proc/self/stat") as f:
+            start = int(f.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/uptime") as f:
+            up = float(f.read().split()[0])
+        return up - start / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 class Job:
     """What a script needs from its Snakemake job: spec, logger, provenance attrs."""
 
@@ -50,6 +64,9 @@ class Job:
         for h in handlers:
             h.setFormatter(fmt)
             self.log.addHandler(h)
+        age = process_age()
+        if age is not None:
+            self.log.info(f"started in {age:.2f} s (interpreter, Snakemake preamble, imports)")
 
     def attrs(self, **extra):
         """Provenance; ``elapsed_s`` is the compute since this job's previous
