@@ -338,6 +338,14 @@ JOB_START_SECONDS = 2.0
 #: line-search trials in forward runs (a checkpointed gradient ~5.5, 3 trials).
 CELL_UPDATES_PER_SECOND = 9e8
 FORWARDS_PER_SHOT = 8.5
+#: Fewest points per wavelength (at the wavelet's useful maximum frequency and
+#: the minimum velocity) below which numerical dispersion becomes visible, per
+#: space order (the engine's rule, :mod:`fwi_core.stability`; here so that job
+#: planning can estimate band grids without loading the engine).
+MIN_POINTS_PER_WAVELENGTH = {2: 10.0, 4: 6.0, 6: 5.0, 8: 4.0}
+#: A band's useful maximum frequency over its ``fmax`` (1.19-1.27 measured on
+#: the band wavelets of the Marmousi2 schedule), for planning only.
+USEFUL_FREQUENCY_FACTOR = 1.25
 #: ``execution.fuse_bands: auto`` runs each band in one job when its estimated
 #: compute is at most this many ``target_job_seconds`` (60 s by default): a
 #: crash then loses at most about a minute, and a band's start-up is one job's.
@@ -351,10 +359,21 @@ def shot_seconds(shape: tuple[int, int], nt: int, pml_width: int = 20,
     return FORWARDS_PER_SHOT * (nz + 2 * pml_width) * (nx + 2 * pml_width) * nt / cell_updates_per_second
 
 
+def band_cost_factor(spacing: tuple[float, float], vmin: float, fmax: float, space_order: int = 8) -> float:
+    """Estimated cost of a band on its own grid (``simulation.band_grids``)
+    relative to the model grid: the band grid is coarser by ``r`` =
+    spacing needed / model spacing (>= 1), so it has ``1/r^2`` of the points
+    and takes a time step ``floor(r)`` times longer. Planning only: the jobs
+    choose the real grid from the band wavelet (:func:`fwi_core.bandgrid.choose`)."""
+    h_band = vmin / (MIN_POINTS_PER_WAVELENGTH[space_order] * USEFUL_FREQUENCY_FACTOR * fmax)
+    r = max(1.0, h_band / min(spacing))
+    return 1.0 / (r * r * math.floor(r))
+
+
 def auto_shots_per_job(n_shots: int, shape: tuple[int, int], nt: int, pml_width: int = 20,
                        target_seconds: float = 10 * JOB_START_SECONDS,
                        cell_updates_per_second: float = CELL_UPDATES_PER_SECOND,
-                       min_groups: int = 1, threads: int = 1) -> int:
+                       min_groups: int = 1, threads: int = 1, cost_factor: float = 1.0) -> int:
     """Shots per gradient/trial job so that a job computes for about ``target_seconds``.
 
     The default target, ten job start-ups, keeps start-up under 10 % of a
@@ -364,10 +383,11 @@ def auto_shots_per_job(n_shots: int, shape: tuple[int, int], nt: int, pml_width:
     (the job's threads, ``execution.threads``; capped at ``n_shots``): with as
     many shots as threads the engine runs one shot per thread, without
     per-time-step synchronisation. ``min_groups`` only applies where it
-    leaves ``threads`` shots per job.
+    leaves ``threads`` shots per job. ``cost_factor`` scales the work (a
+    band on its own grid, :func:`band_cost_factor`).
     """
     threads = max(1, min(int(threads), n_shots))
-    work = shot_seconds(shape, nt, pml_width, cell_updates_per_second)
+    work = cost_factor * shot_seconds(shape, nt, pml_width, cell_updates_per_second)
     per_job = max(threads, min(n_shots, int(math.ceil(target_seconds / max(work, 1e-9)))))
     n_groups = max(int(math.ceil(n_shots / per_job)), min(int(min_groups), n_shots // threads))
     return int(math.ceil(n_shots / n_groups))
@@ -419,7 +439,9 @@ def lowest_band(cfg: dict) -> dict:
 
 
 def plan(cfg: dict, base_dir=None, cores: int = 1) -> dict:
-    """What the DAG needs before any job ran: number of shots, shot groups, grid."""
+    """What the DAG needs before any job ran: number of shots, the shot groups
+    of every run and band (``band_groups[run][b]``, names "first-last"), the
+    grid, whether bands are fused and the estimated compute of a band (s)."""
     acq = cfg["acquisition"]
     n_shots = int(acq["n_shots"]) if "n_shots" in acq else len(acq["sources"])
     grid = None
@@ -445,13 +467,23 @@ def plan(cfg: dict, base_dir=None, cores: int = 1) -> dict:
         # loses little: shot groups left to us, and a band's compute is short
         fuse = spj == "auto" and band_seconds is not None and band_seconds <= FUSE_BAND_SECONDS_PER_TARGET * ex[
             "target_job_seconds"]
-    if spj == "auto":
-        if grid is None:
-            spj = 1
-        else:
-            spj = auto_shots_per_job(n_shots, (nz, nx), nt, cfg["simulation"]["pml_width"],
-                                     ex["target_job_seconds"], min_groups=cores, threads=ex["threads"])
-    spj = n_shots if fuse else min(int(spj), n_shots)
-    groups = shot_groups(n_shots, spj)
-    return {"n_shots": n_shots, "shots_per_job": spj, "groups": [f"{g[0]}-{g[-1]}" for g in groups],
-            "grid": grid, "fuse_bands": bool(fuse), "band_seconds": band_seconds}
+    sim = cfg["simulation"]
+    band_groups = {}
+    for name, inv in cfg["runs"].items():
+        per_band = []
+        for band in inv["bands"]:
+            if fuse:
+                n = n_shots
+            elif spj != "auto":
+                n = int(spj)
+            elif grid is None:
+                n = 1
+            else:  # each band's shot groups from its estimated cost on its own grid
+                factor = band_cost_factor(grid[1], inv["bounds"][0], band["fmax"], sim["space_order"]) \
+                    if sim["band_grids"] else 1.0
+                n = auto_shots_per_job(n_shots, (nz, nx), nt, sim["pml_width"], ex["target_job_seconds"],
+                                       min_groups=cores, threads=ex["threads"], cost_factor=factor)
+            per_band.append([f"{g[0]}-{g[-1]}" for g in shot_groups(n_shots, min(n, n_shots))])
+        band_groups[name] = per_band
+    return {"n_shots": n_shots, "band_groups": band_groups, "grid": grid, "fuse_bands": bool(fuse),
+            "band_seconds": band_seconds}

@@ -143,8 +143,10 @@ def l2(syn: np.ndarray, obs: np.ndarray, dt: float) -> tuple[float, np.ndarray]:
     adjoint source ``(syn - obs) * dt``."""
     s, o, dt, out = _prepare(syn, obs, dt)
     r = np.subtract(s, o, out=s)          # in place: traces are the largest arrays here
-    J = 0.5 * float(np.vdot(r.ravel(), r.ravel())) * dt
-    return J, np.multiply(r, dt, out=r).astype(out, copy=False)
+    adj = np.multiply(r, dt, out=np.empty(r.shape, out), casting="same_kind")
+    # np.sum, not a BLAS dot: a dot's summation order depends on its threads,
+    # and the misfit must not change bitwise between runs
+    return 0.5 * float(np.sum(np.square(r, out=r))) * dt, adj
 
 
 @register("l1")

@@ -6,12 +6,9 @@ import warnings
 import numpy as np
 import xarray as xr
 
+from .config import MIN_POINTS_PER_WAVELENGTH  # the engine's dispersion rule (defined with job planning)
 from .grid import check_model
 from .stencils import second_derivative
-
-#: Fewest points per wavelength (at the wavelet's useful maximum frequency and
-#: the minimum velocity) below which numerical dispersion becomes visible.
-MIN_POINTS_PER_WAVELENGTH = {2: 10.0, 4: 6.0, 6: 5.0, 8: 4.0}
 
 
 class DispersionWarning(UserWarning):

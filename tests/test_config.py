@@ -122,22 +122,38 @@ def test_auto_shots_per_job_at_least_threads():
 def test_fuse_bands_auto(default):
     """Small problems run a band per job; large ones, or explicit shot groups, per stage."""
     plan = fc.plan(fc.validate(default, base_dir=ROOT), base_dir=ROOT, cores=2)
-    assert plan["fuse_bands"] and plan["groups"] == ["0-7"]
+    assert plan["fuse_bands"] and plan["band_groups"] == {"default": [["0-7"]] * 3}
     assert plan["band_seconds"] < fc.FUSE_BAND_SECONDS_PER_TARGET * 20.0
     big = copy.deepcopy(default)
     big["true_model"]["shape"] = [176, 851]
     big["acquisition"]["n_shots"] = 48
     plan = fc.plan(fc.validate(big, base_dir=ROOT), base_dir=ROOT, cores=2)
-    assert not plan["fuse_bands"] and len(plan["groups"]) >= 2
+    assert not plan["fuse_bands"] and all(len(g) >= 2 for g in plan["band_groups"]["default"])
     explicit = copy.deepcopy(default)
     explicit["execution"]["shots_per_job"] = 2
     plan = fc.plan(fc.validate(explicit, base_dir=ROOT), base_dir=ROOT, cores=2)
-    assert not plan["fuse_bands"] and plan["groups"] == ["0-1", "2-3", "4-5", "6-7"]
+    assert not plan["fuse_bands"] and plan["band_groups"]["default"] == [["0-1", "2-3", "4-5", "6-7"]] * 3
     explicit["execution"]["fuse_bands"] = True
     assert fc.plan(fc.validate(explicit, base_dir=ROOT), base_dir=ROOT, cores=2)["fuse_bands"]
     explicit["execution"]["fuse_bands"] = "yes"
     with pytest.raises(fc.ConfigError, match="fuse_bands"):
         fc.validate(explicit, base_dir=ROOT)
+
+
+def test_band_groups_follow_band_cost(default):
+    """With per-band grids, a cheap low band gets fewer, larger shot groups."""
+    big = copy.deepcopy(default)
+    big["true_model"]["shape"] = [176, 851]
+    big["acquisition"]["n_shots"] = 48
+    big["inversion"]["bounds"] = [1000.0, 4800.0]
+    big["inversion"]["bands"] = [{"fmax": f, "iterations": 10} for f in (4.0, 6.0, 9.0)]
+    sizes = [len(g) for g in fc.plan(fc.validate(big, base_dir=ROOT), base_dir=ROOT, cores=2)["band_groups"]["default"]]
+    assert sizes[0] <= sizes[1] <= sizes[2] and sizes[0] < sizes[2] and sizes[0] >= 2, sizes  # number of groups
+    big["simulation"]["band_grids"] = False
+    sizes = [len(g) for g in fc.plan(fc.validate(big, base_dir=ROOT), base_dir=ROOT, cores=2)["band_groups"]["default"]]
+    assert sizes[0] == sizes[1] == sizes[2], sizes
+    assert fc.band_cost_factor((20.0, 20.0), 1000.0, 4.0) == pytest.approx(1 / (2.5 ** 2 * 2))
+    assert fc.band_cost_factor((20.0, 20.0), 1000.0, 30.0) == 1.0
 
 
 def test_snakemake_rejects_bad_config_cleanly(tmp_path, default):

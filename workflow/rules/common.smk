@@ -3,7 +3,6 @@ import json
 
 R = CFG["results"]
 RUNS = list(CFG["runs"])
-GROUPS = PLAN["groups"]  # shot groups "first-last" (inclusive); execution.shots_per_job
 PROJECT = workflow.basedir
 THREADS = CFG["execution"]["threads"]
 
@@ -21,6 +20,11 @@ wildcard_constraints:
 def spec(*parts):
     """A canonical JSON string of config pieces: the rule's `params` rerun trigger."""
     return fwicfg.canonical_json(list(parts))
+
+
+def groups(run, b):
+    """Shot groups "first-last" (inclusive) of a run's band (execution.shots_per_job)."""
+    return PLAN["band_groups"][run][int(b)]
 
 
 def run_cfg(run):

@@ -25,7 +25,7 @@ rule gradient_sum:
     input:
         model=lambda w: model_in(w.run, w.b, w.i),
         acq=f"{R}/data/acquisition.zarr",
-        parts=expand(f"{R}/{{{{run}}}}/band{{{{b}}}}/iter{{{{i}}}}/grad_{{g}}.zarr", g=GROUPS),
+        parts=lambda w: [f"{it_dir(w.run, w.b, w.i)}/grad_{g}.zarr" for g in groups(w.run, w.b)],
     output:
         directory(f"{R}/{{run}}/band{{b}}/iter{{i}}/gradient.zarr"),
     params:

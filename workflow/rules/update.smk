@@ -45,7 +45,7 @@ rule update:
     input:
         model=lambda w: model_in(w.run, w.b, w.i),
         direction=f"{R}/{{run}}/band{{b}}/iter{{i}}/direction.zarr",
-        trials=expand(f"{R}/{{{{run}}}}/band{{{{b}}}}/iter{{{{i}}}}/trial_{{g}}.zarr", g=GROUPS),
+        trials=lambda w: [f"{it_dir(w.run, w.b, w.i)}/trial_{g}.zarr" for g in groups(w.run, w.b)],
     output:
         directory(f"{R}/{{run}}/band{{b}}/iter{{i}}/model.zarr"),
     params:
