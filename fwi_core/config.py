@@ -331,11 +331,13 @@ def config_hash(obj: Any, n: int = 12) -> str:
 
 # ----------------------------------------------------------------------------- execution
 #: Seconds a shot job spends starting (interpreter, imports, numba cache,
-#: reading its inputs), measured on the 2-core machines here: about 2 s.
+#: reading its inputs): about 2 s measured earlier on the 2-core machines here,
+#: 1.2-1.4 s now (0.5 s to the script's first line, the jobs' logs say).
 JOB_START_SECONDS = 2.0
 #: Forward grid-point updates per second of one thread (order 8, measured
 #: ~0.9e9 on Marmousi2 20 m), and the cost of a shot's gradient plus its
-#: line-search trials in forward runs (a checkpointed gradient ~5.5, 3 trials).
+#: line-search trials in forward runs (a checkpointed gradient 4-4.5, 3
+#: trials, and the illumination pass, misfit and diagnostics).
 CELL_UPDATES_PER_SECOND = 9e8
 FORWARDS_PER_SHOT = 8.5
 #: Fewest points per wavelength (at the wavelet's useful maximum frequency and

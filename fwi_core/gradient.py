@@ -65,7 +65,8 @@ def _shot_gradient(st: Setup, shot: int, wav: np.ndarray, obs: np.ndarray, misfi
     adj = np.ascontiguousarray(np.asarray(adj, dtype=st.dtype).T)   # time-major
     K.inject(w, st.s, rec_idx, rec_w, adj[nt - 1])
     K.inject(g, u_last, rec_idx, rec_w, adj[nt - 1])
-    # 3. reverse sweep from S_{nt-2}: recompute from snapshots, step the adjoint field, image
+    # 3. reverse sweep from S_{nt-2}: recompute from snapshots, step the adjoint field, image.
+    #    The state is (u^{nt-2}, -): reversing step nt-2 reads u^{nt-2} only, then restores
     K.execute(actions[first_rev:], cur - 1, levels, cm, cm, refs, slot_levels, slot_step,
               psx, psz, zex, zez, xaux, zaux, st.xcols, st.zrows, *op,
               src_idx, src_w, wav, rec_idx, rec_w, syn, False,

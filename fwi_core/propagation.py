@@ -17,7 +17,6 @@ import xarray as xr
 from . import kernels as K
 from .acquisition import Acquisition, point_operators
 from .boundaries import cpml_coefficients
-from .checkpointing import schedule, snapshots_for_budget, recompute_factor
 from .grid import HALO, Layout, check_model
 from .stability import check_cfl, check_dispersion
 from .stencils import check_space_order, first_derivative, second_derivative
