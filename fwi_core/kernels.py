@@ -103,6 +103,25 @@ def _rows(a, i, j0):
 
 
 @njit(inline="always", **_OPTS)
+def _rows2(a, i, j0):
+    """Views of rows i-4..i+5 from column j0-4 (the rows of two z-stencils, rows i and i+1)."""
+    b = j0 - R
+    return (a[i - 4, b:], a[i - 3, b:], a[i - 2, b:], a[i - 1, b:], a[i, b:],
+            a[i + 1, b:], a[i + 2, b:], a[i + 3, b:], a[i + 4, b:], a[i + 5, b:])
+
+
+@njit(inline="always", **_OPTS)
+def _dzz2(r, k, c):
+    """Second z-derivatives at column j0+k of rows i and i+1 from the views ``r`` of
+    :func:`_rows2`: the eight rows the two stencils share are loaded once."""
+    j = k + R
+    return ((c[0] * r[4][j] + c[1] * (r[5][j] + r[3][j]) + c[2] * (r[6][j] + r[2][j])
+             + c[3] * (r[7][j] + r[1][j]) + c[4] * (r[8][j] + r[0][j])),
+            (c[0] * r[5][j] + c[1] * (r[6][j] + r[4][j]) + c[2] * (r[7][j] + r[3][j])
+             + c[3] * (r[8][j] + r[2][j]) + c[4] * (r[9][j] + r[1][j])))
+
+
+@njit(inline="always", **_OPTS)
 def _dxx(m, k, c):
     """Second x-derivative at column j0+k of a row view ``m`` starting at j0-4."""
     j = k + R
@@ -188,7 +207,7 @@ def _zeta_x_add(u, c2x, c1x, ax, bx, psx, zex, out, scale, i, j0, j1):
 
 @njit(inline="always", **_OPTS)
 def _core(u, um, out, s, c2x, c2z, i, j0, j1):
-    """Interior update ``out <- 2u - um + s (Dxx + Dzz) u`` (also the adjoint's).
+    """Interior update ``out <- 2u - um + s (Dxx + Dzz) u`` (odd interior row of the forward step).
 
     ``out`` must not be ``um``: with two views of one row LLVM's run-time
     alias check fails and the loop runs scalar; steps rotate three buffers."""
@@ -203,20 +222,14 @@ def _core(u, um, out, s, c2x, c2z, i, j0, j1):
 def _core2(u, um, out, s, c2x, c2z, i, j0, j1):
     """:func:`_core` on rows i and i+1 in one pass: the eight rows the two
     z-stencils share are loaded once (about 20 % faster than two passes)."""
-    b = j0 - R
-    r0, r1, r2, r3, r4 = u[i - 4, b:], u[i - 3, b:], u[i - 2, b:], u[i - 1, b:], u[i, b:]
-    r5, r6, r7, r8, r9 = u[i + 1, b:], u[i + 2, b:], u[i + 3, b:], u[i + 4, b:], u[i + 5, b:]
+    r = _rows2(u, i, j0)
     p0, p1, o0, o1 = um[i, j0:], um[i + 1, j0:], out[i, j0:], out[i + 1, j0:]
     s0, s1 = s[i, j0:], s[i + 1, j0:]
     two = u.dtype.type(2)
     for k in range(j1 - j0):
-        j = k + R
-        a0 = (c2z[0] * r4[j] + c2z[1] * (r5[j] + r3[j]) + c2z[2] * (r6[j] + r2[j])
-              + c2z[3] * (r7[j] + r1[j]) + c2z[4] * (r8[j] + r0[j]))
-        a1 = (c2z[0] * r5[j] + c2z[1] * (r6[j] + r4[j]) + c2z[2] * (r7[j] + r3[j])
-              + c2z[3] * (r8[j] + r2[j]) + c2z[4] * (r9[j] + r1[j]))
-        o0[k] = two * r4[j] - p0[k] + s0[k] * (_dxx(r4, k, c2x) + a0)
-        o1[k] = two * r5[j] - p1[k] + s1[k] * (_dxx(r5, k, c2x) + a1)
+        a0, a1 = _dzz2(r, k, c2z)
+        o0[k] = two * r[4][k + R] - p0[k] + s0[k] * (_dxx(r[4], k, c2x) + a0)
+        o1[k] = two * r[5][k + R] - p1[k] + s1[k] * (_dxx(r[5], k, c2x) + a1)
 
 
 @njit(inline="always", **_OPTS)
@@ -308,16 +321,12 @@ def _wlap(w, t, c2x, c2z, i, j0, j1):
 @njit(inline="always", **_OPTS)
 def _wlap2(w, t, c2x, c2z, i, j0, j1):
     """:func:`_wlap` on rows i and i+1 in one pass (shared rows, as in :func:`_core2`)."""
-    b = j0 - R
-    r0, r1, r2, r3, r4 = w[i - 4, b:], w[i - 3, b:], w[i - 2, b:], w[i - 1, b:], w[i, b:]
-    r5, r6, r7, r8, r9 = w[i + 1, b:], w[i + 2, b:], w[i + 3, b:], w[i + 4, b:], w[i + 5, b:]
+    r = _rows2(w, i, j0)
     t0, t1 = t[i, j0:], t[i + 1, j0:]
     for k in range(j1 - j0):
-        j = k + R
-        t0[k] = (_dxx(r4, k, c2x) + c2z[0] * r4[j] + c2z[1] * (r5[j] + r3[j]) + c2z[2] * (r6[j] + r2[j])
-                 + c2z[3] * (r7[j] + r1[j]) + c2z[4] * (r8[j] + r0[j]))
-        t1[k] = (_dxx(r5, k, c2x) + c2z[0] * r5[j] + c2z[1] * (r6[j] + r4[j]) + c2z[2] * (r7[j] + r3[j])
-                 + c2z[3] * (r8[j] + r2[j]) + c2z[4] * (r9[j] + r1[j]))
+        a0, a1 = _dzz2(r, k, c2z)
+        t0[k] = _dxx(r[4], k, c2x) + a0
+        t1[k] = _dxx(r[5], k, c2x) + a1
 
 
 @njit(inline="always", **_OPTS)
