@@ -11,7 +11,7 @@ from . import misfits
 from .acquisition import Acquisition
 from .checkpointing import recompute_factor, schedule, snapshots_for_budget
 from .propagation import (DEFAULT_MEMORY_BUDGET, Setup, _op_args, _prepare, _snapshot_bytes,
-                          _zeros, run_shots, shot_workers)
+                          _zeros, _adjoint_scratch, run_shots, shot_workers)
 
 _CODES = {"advance": 0, "save": 1, "restore": 2, "reverse": 3}
 
@@ -45,7 +45,8 @@ def _shot_gradient(st: Setup, shot: int, wav: np.ndarray, obs: np.ndarray, misfi
     rec_idx, rec_w = st.rec[0][shot], st.rec[1][shot]
     src_idx, src_w = st.src[0][shot], st.src[1][shot]
     syn = np.zeros((nt, rec_idx.shape[0]), dtype=st.dtype)   # time-major while stepping
-    w, wp, t, zx, zz, px, pz = _zeros(st, 7)
+    w, wp, zx, zz, px, pz = _zeros(st, 6)
+    t = _adjoint_scratch(st)
     op = _op_args(st)
     first_rev = int(np.argmax(actions[:, 0] == _CODES["reverse"]))
     dummy_adj = np.zeros((1, 1), dtype=st.dtype)

@@ -310,19 +310,19 @@ def _paux_z(w, c1z, az, bz, zz, pz, i, j0, j1):
 
 
 @njit(inline="always", **_OPTS)
-def _wlap(w, t, c2x, c2z, i, j0, j1):
-    """Adjoint: ``t = (Dxx + Dzz) W`` on row i (``t``: scratch like W)."""
+def _wlap(w, t, c2x, c2z, i, ti, j0, j1):
+    """Adjoint: ``t[ti] = (Dxx + Dzz) W`` of row i (``t``: scratch rows)."""
     wr = _rows(w, i, j0)
-    tr = t[i, j0:]
+    tr = t[ti, j0:]
     for k in range(j1 - j0):
         tr[k] = _dxx(wr[4], k, c2x) + _dzz(wr, k, c2z)
 
 
 @njit(inline="always", **_OPTS)
-def _wlap2(w, t, c2x, c2z, i, j0, j1):
-    """:func:`_wlap` on rows i and i+1 in one pass (shared rows, as in :func:`_core2`)."""
+def _wlap2(w, t, c2x, c2z, i, ti, j0, j1):
+    """:func:`_wlap` on rows i and i+1 (into t[ti], t[ti+1]) in one pass (shared rows, as in :func:`_core2`)."""
     r = _rows2(w, i, j0)
-    t0, t1 = t[i, j0:], t[i + 1, j0:]
+    t0, t1 = t[ti, j0:], t[ti + 1, j0:]
     for k in range(j1 - j0):
         a0, a1 = _dzz2(r, k, c2z)
         t0[k] = _dxx(r[4], k, c2x) + a0
@@ -330,36 +330,36 @@ def _wlap2(w, t, c2x, c2z, i, j0, j1):
 
 
 @njit(inline="always", **_OPTS)
-def _q_x(t, c2x, c1x, zx, px, i, j0, j1):
-    """Adjoint: ``t += Dxx Z_x - Dx P_x`` (the x CPML terms)."""
-    zxm, pxm, tr = zx[i, j0 - R:], px[i, j0 - R:], t[i, j0:]
+def _q_x(t, c2x, c1x, zx, px, i, ti, j0, j1):
+    """Adjoint: ``t[ti] += Dxx Z_x - Dx P_x`` of row i (the x CPML terms)."""
+    zxm, pxm, tr = zx[i, j0 - R:], px[i, j0 - R:], t[ti, j0:]
     for k in range(j1 - j0):
         tr[k] += _dxx(zxm, k, c2x) - _dx(pxm, k, c1x)
 
 
 @njit(inline="always", **_OPTS)
-def _q_z(t, c2z, c1z, zz, pz, i, j0, j1):
-    """Adjoint: ``t += Dzz Z_z - Dz P_z`` (the z CPML terms)."""
+def _q_z(t, c2z, c1z, zz, pz, i, ti, j0, j1):
+    """Adjoint: ``t[ti] += Dzz Z_z - Dz P_z`` of row i (the z CPML terms)."""
     zzr = _rows(zz, i, j0)
     pzr = _rows(pz, i, j0)
-    tr = t[i, j0:]
+    tr = t[ti, j0:]
     for k in range(j1 - j0):
         tr[k] += _dzz(zzr, k, c2z) - _dz(pzr, k, c1z)
 
 
 @njit(inline="always", **_OPTS)
-def _w_update(w, wp, s, t, i, j0, j1):
-    """Adjoint: ``wp <- 2W - wp + s t`` (in place: one view of wp's row)."""
-    wr, o, sr, tr = w[i, j0:], wp[i, j0:], s[i, j0:], t[i, j0:]
+def _w_update(w, wp, s, t, i, ti, j0, j1):
+    """Adjoint: ``wp <- 2W - wp + s t[ti]`` on row i (in place: one view of wp's row)."""
+    wr, o, sr, tr = w[i, j0:], wp[i, j0:], s[i, j0:], t[ti, j0:]
     two = w.dtype.type(2)
     for k in range(j1 - j0):
         o[k] = two * wr[k] - o[k] + sr[k] * tr[k]
 
 
 @njit(inline="always", **_OPTS)
-def _image_row(u, t, g, i, j0, j1):
-    """Imaging: ``g += u t``."""
-    ur, tr, gr = u[i, j0:], t[i, j0:], g[i, j0:]
+def _image_row(u, t, g, i, ti, j0, j1):
+    """Imaging: ``g += u t[ti]`` on row i."""
+    ur, tr, gr = u[i, j0:], t[ti, j0:], g[i, j0:]
     for k in range(j1 - j0):
         gr[k] += ur[k] * tr[k]
 
@@ -376,16 +376,23 @@ def _d2_squared(up, u, um, h, i, j0, j1):
 
 # ---------------------------------------------------------------- steps
 
+@njit(inline="always", **_OPTS)
+def _band_row(q, fz, zc0, zc1):
+    """Row of item q of the rows of the z absorbing bands (with the stencil radius next to them)."""
+    nb0 = zc0 - fz
+    return fz + q if q < nb0 else zc1 + (q - nb0)
+
+
 @njit(parallel=True, **_OPTS)
-def _forward_aux(u, c1x, c1z, ax, bx, az, bz, psx, psz, fz, ze, xs, xe, zc0, zc1, xc0, xc1):
-    """Advance psi (needed at the neighbours before the update pass)."""
-    for i in prange(fz, ze):
-        fp = flush_denormals()
-        _psi_x(u, c1x, ax, bx, psx, i, xs, xc0)
-        _psi_x(u, c1x, ax, bx, psx, i, xc1, xe)
+def _forward_aux_z(u, c1z, az, bz, psz, fz, ze, xs, xe, zc0, zc1):
+    """Advance psi_z on the rows of the z absorbing bands (the update pass
+    needs it at neighbouring rows; psi_x is advanced inside that pass)."""
+    for q in prange((zc0 - fz) + (ze - zc1)):
+        i = _band_row(q, fz, zc0, zc1)
         if az[i] != 0:
+            fp = flush_denormals()
             _psi_z(u, c1z, az, bz, psz, i, xs, xe)
-        restore_fp(fp)
+            restore_fp(fp)
 
 
 @njit(parallel=True, **_OPTS)
@@ -395,10 +402,13 @@ def forward_step(u, um, out, s, c2x, c2z, c1x, c1z, ax, bx, az, bz, psx, psz, ze
     ``out`` is a third array (its old values are not read)."""
     if fs:
         mirror_surface(u, fz)
-    _forward_aux(u, c1x, c1z, ax, bx, az, bz, psx, psz, fz, ze, xs, xe, zc0, zc1, xc0, xc1)
+    _forward_aux_z(u, c1z, az, bz, psz, fz, ze, xs, xe, zc0, zc1)
     for q in prange(_n_work_items(fz, ze, zc0, zc1)):
         fp = flush_denormals()
         i, kind = _work_item(q, fz, zc0, zc1)
+        for r in range(i, i + 1 + (kind == 1)):
+            _psi_x(u, c1x, ax, bx, psx, r, xs, xc0)
+            _psi_x(u, c1x, ax, bx, psx, r, xc1, xe)
         if kind == 0:
             _core_zeta_z(u, um, out, s, c2x, c2z, c1z, az, bz, psz, zez, i, xs, xe)
         elif kind == 1:
@@ -412,22 +422,26 @@ def forward_step(u, um, out, s, c2x, c2z, c1x, c1z, ax, bx, az, bz, psx, psz, ze
 
 
 @njit(parallel=True, **_OPTS)
-def _adjoint_aux(w, c1x, c1z, ax, bx, az, bz, zx, zz, px, pz, fz, ze, xs, xe, zc0, zc1, xc0, xc1):
-    """Advance the adjoint auxiliary fields Z then P (two passes: P needs Z's neighbours)."""
-    for i in prange(fz, ze):
-        fp = flush_denormals()
-        _zaux_x(w, ax, bx, zx, i, xs, xc0)
-        _zaux_x(w, ax, bx, zx, i, xc1, xe)
+def _zaux_bands(w, az, bz, zz, fz, ze, xs, xe, zc0, zc1):
+    """Adjoint: Z_z on the rows of the z absorbing bands."""
+    for q in prange((zc0 - fz) + (ze - zc1)):
+        i = _band_row(q, fz, zc0, zc1)
         if az[i] != 0:
+            fp = flush_denormals()
             _zaux_z(w, az, bz, zz, i, xs, xe)
-        restore_fp(fp)
-    for i in prange(fz, ze):
-        fp = flush_denormals()
-        _paux_x(w, c1x, ax, bx, zx, px, i, xs, xc0)
-        _paux_x(w, c1x, ax, bx, zx, px, i, xc1, xe)
+            restore_fp(fp)
+
+
+@njit(parallel=True, **_OPTS)
+def _paux_bands(w, c1z, az, bz, zz, pz, fz, ze, xs, xe, zc0, zc1):
+    """Adjoint: P_z on the rows of the z absorbing bands (after Z_z: it
+    reads Z_z at neighbouring rows, so this is a separate parallel region)."""
+    for q in prange((zc0 - fz) + (ze - zc1)):
+        i = _band_row(q, fz, zc0, zc1)
         if az[i] != 0:
+            fp = flush_denormals()
             _paux_z(w, c1z, az, bz, zz, pz, i, xs, xe)
-        restore_fp(fp)
+            restore_fp(fp)
 
 
 @njit(parallel=True, **_OPTS)
@@ -437,7 +451,9 @@ def adjoint_step(w, wp, t, u, g, image, s, c2x, c2z, c1x, c1z, ax, bx, az, bz, z
     (W^{n+1}). The step adds ``s Q`` to ``2 W^{n+1} - W^{n+2}``, where
     ``Q = A W^{n+1}`` is the transposed spatial operator (CPML terms included;
     the receiver term ``R^T r^n`` is injected by the caller), computed row by
-    row into the scratch array ``t``. With ``image``, ``g += u Q`` with ``u`` = u^n.
+    row into the scratch rows ``t`` (shape ``(2 * chunks, nx)``: the work items
+    are split in ``t.shape[0] // 2`` contiguous chunks, one per thread, each
+    with two rows of its own). With ``image``, ``g += u Q`` with ``u`` = u^n.
 
     That is the whole imaging condition: summing by parts in time,
     ``sum_n W^{n+1} (u^{n+1} - 2u^n + u^{n-1}) = sum_n u^n (W^n - 2W^{n+1} + W^{n+2})``,
@@ -446,22 +462,32 @@ def adjoint_step(w, wp, t, u, g, image, s, c2x, c2z, c1x, c1z, ax, bx, az, bz, z
     and without forming a second time difference."""
     if fs:
         mirror_surface(w, fz)
-    _adjoint_aux(w, c1x, c1z, ax, bx, az, bz, zx, zz, px, pz, fz, ze, xs, xe, zc0, zc1, xc0, xc1)
-    for q in prange(_n_work_items(fz, ze, zc0, zc1)):
+    _zaux_bands(w, az, bz, zz, fz, ze, xs, xe, zc0, zc1)
+    _paux_bands(w, c1z, az, bz, zz, pz, fz, ze, xs, xe, zc0, zc1)
+    nq = _n_work_items(fz, ze, zc0, zc1)
+    nc = min(t.shape[0] // 2, nq)   # t has two rows per thread (callers size it)
+    for c in prange(nc):
         fp = flush_denormals()
-        i, kind = _work_item(q, fz, zc0, zc1)
-        if kind == 1:
-            _wlap2(w, t, c2x, c2z, i, xs, xe)
-        else:
-            _wlap(w, t, c2x, c2z, i, xs, xe)
-            if kind == 0:
-                _q_z(t, c2z, c1z, zz, pz, i, xs, xe)
-        for r in range(i, i + 1 + (kind == 1)):
-            _q_x(t, c2x, c1x, zx, px, r, xs, xc0)
-            _q_x(t, c2x, c1x, zx, px, r, xc1, xe)
-            _w_update(w, wp, s, t, r, xs, xe)
-            if image:
-                _image_row(u, t, g, r, xs, xe)
+        ti = 2 * c
+        for q in range(c * nq // nc, (c + 1) * nq // nc):
+            i, kind = _work_item(q, fz, zc0, zc1)
+            if kind == 1:
+                _wlap2(w, t, c2x, c2z, i, ti, xs, xe)
+            else:
+                _wlap(w, t, c2x, c2z, i, ti, xs, xe)
+                if kind == 0:
+                    _q_z(t, c2z, c1z, zz, pz, i, ti, xs, xe)
+            for r in range(i, i + 1 + (kind == 1)):
+                tr = ti + r - i
+                _zaux_x(w, ax, bx, zx, r, xs, xc0)
+                _zaux_x(w, ax, bx, zx, r, xc1, xe)
+                _paux_x(w, c1x, ax, bx, zx, px, r, xs, xc0)
+                _paux_x(w, c1x, ax, bx, zx, px, r, xc1, xe)
+                _q_x(t, c2x, c1x, zx, px, r, tr, xs, xc0)
+                _q_x(t, c2x, c1x, zx, px, r, tr, xc1, xe)
+                _w_update(w, wp, s, t, r, tr, xs, xe)
+                if image:
+                    _image_row(u, t, g, r, tr, xs, xe)
         restore_fp(fp)
 
 

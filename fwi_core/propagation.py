@@ -208,6 +208,12 @@ def _zeros(setup: Setup, n: int = 1) -> list[np.ndarray]:
     return [np.zeros(setup.layout.shape, dtype=setup.dtype) for _ in range(n)]
 
 
+def _adjoint_scratch(setup: Setup) -> np.ndarray:
+    """Scratch rows of ``kernels.adjoint_step``: two padded rows per thread,
+    shape ``(2 * threads, nx_padded)`` (the step splits its rows in as many chunks)."""
+    return np.zeros((2 * numba.get_num_threads(), setup.layout.shape[1]), dtype=setup.dtype)
+
+
 def _op_args(st: Setup) -> tuple:
     c2x, c2z, c1x, c1z = st.coefs
     ax, bx, az, bz = st.cpml
@@ -303,7 +309,8 @@ def _shot_adjoint(st: Setup, shot: int, r: np.ndarray, out: np.ndarray) -> None:
     ax, bx, az, bz = st.cpml
     fs = st.layout.free_surface
     buf = np.empty(1, dtype=st.dtype)
-    w, wp, t, zx, zz, px, pz = _zeros(st, 7)
+    w, wp, zx, zz, px, pz = _zeros(st, 6)
+    t = _adjoint_scratch(st)
     rec_idx, rec_w = st.rec[0][shot], st.rec[1][shot]
     src_idx, src_w = st.src[0][shot], st.src[1][shot]
     K.inject(w, st.s, rec_idx, rec_w, r[:, nt - 1])
