@@ -383,11 +383,17 @@ def _band_row(q, fz, zc0, zc1):
     return fz + q if q < nb0 else zc1 + (q - nb0)
 
 
+@njit(inline="always", **_OPTS)
+def _n_band_rows(fz, ze, zc0, zc1):
+    """Number of items of :func:`_band_row`."""
+    return (zc0 - fz) + (ze - zc1)
+
+
 @njit(parallel=True, **_OPTS)
 def _forward_aux_z(u, c1z, az, bz, psz, fz, ze, xs, xe, zc0, zc1):
     """Advance psi_z on the rows of the z absorbing bands (the update pass
     needs it at neighbouring rows; psi_x is advanced inside that pass)."""
-    for q in prange((zc0 - fz) + (ze - zc1)):
+    for q in prange(_n_band_rows(fz, ze, zc0, zc1)):
         i = _band_row(q, fz, zc0, zc1)
         if az[i] != 0:
             fp = flush_denormals()
@@ -424,7 +430,7 @@ def forward_step(u, um, out, s, c2x, c2z, c1x, c1z, ax, bx, az, bz, psx, psz, ze
 @njit(parallel=True, **_OPTS)
 def _zaux_bands(w, az, bz, zz, fz, ze, xs, xe, zc0, zc1):
     """Adjoint: Z_z on the rows of the z absorbing bands."""
-    for q in prange((zc0 - fz) + (ze - zc1)):
+    for q in prange(_n_band_rows(fz, ze, zc0, zc1)):
         i = _band_row(q, fz, zc0, zc1)
         if az[i] != 0:
             fp = flush_denormals()
@@ -436,7 +442,7 @@ def _zaux_bands(w, az, bz, zz, fz, ze, xs, xe, zc0, zc1):
 def _paux_bands(w, c1z, az, bz, zz, pz, fz, ze, xs, xe, zc0, zc1):
     """Adjoint: P_z on the rows of the z absorbing bands (after Z_z: it
     reads Z_z at neighbouring rows, so this is a separate parallel region)."""
-    for q in prange((zc0 - fz) + (ze - zc1)):
+    for q in prange(_n_band_rows(fz, ze, zc0, zc1)):
         i = _band_row(q, fz, zc0, zc1)
         if az[i] != 0:
             fp = flush_denormals()
