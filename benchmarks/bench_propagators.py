@@ -76,6 +76,7 @@ class Problem:
     runs: int
     max_store_gb: float
     deepwave_cfl: str
+    strategy: str = "auto"
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -174,7 +175,7 @@ def make_problem(grid: str, args: argparse.Namespace) -> Problem:
     nt = args.steps if args.steps else int(round(RECORD_SECONDS / dt))
     return Problem(grid=grid, dt=dt, nt=nt, dt_source=src, threads=args.threads,
                    runs=args.runs, max_store_gb=args.max_store_gb,
-                   deepwave_cfl=args.deepwave_cfl)
+                   deepwave_cfl=args.deepwave_cfl, strategy=args.strategy)
 
 
 # --------------------------------------------------------------------------
@@ -243,8 +244,8 @@ class FwiCore(Engine):
 
     def gradient(self):
         *out, info = self.fwi.gradient(self.vp, self.acq, self.w, self.d_obs,
-                                       return_info=True, **self.kw)
-        self.info.update(snapshots=int(info["snapshots"]),
+                                       return_info=True, strategy=self.p.strategy, **self.kw)
+        self.info.update(strategy=info["strategy"], snapshots=int(info["snapshots"]),
                          recompute_factor=float(info["recompute_factor"]))
         self._threading_layer()
         return out
@@ -599,7 +600,10 @@ def summarise(engine: str, mode: str, p: Problem, r: dict) -> dict:
         # vs the fastest run: the median may itself be inflated by other users
         row["notes"].append(f"1st call incl. JIT; compile ~ {r['first_call_s'] - min(t):.1f} s; "
                             f"numba layer {info.get('numba_threading_layer', '?')}")
-        if "snapshots" in info:
+        if info.get("strategy") == "boundary":
+            row["notes"].append(f"boundary records, core rebuilt backwards (x{info['recompute_factor']:.2f} "
+                                f"steps; default memory budget)")
+        elif "snapshots" in info:
             row["notes"].append(f"checkpointing: {info['snapshots']} snapshots, recompute "
                                 f"x{info['recompute_factor']:.2f} (default memory budget)")
     return row
@@ -704,6 +708,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--quick", action="store_true",
                     help="smoke test: --runs 1 --steps 200 unless given")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--strategy", choices=["auto", "boundary", "checkpoint"], default="auto",
+                    help="fwi_core gradient: how the reverse sweep gets the forward field")
     ap.add_argument("--max-store-gb", type=float, default=DEFAULT_MAX_STORE_GB,
                     help="peers that keep the whole forward history: above this "
                     "deepwave checkpoints, devito's gradient is skipped")

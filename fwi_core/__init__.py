@@ -14,11 +14,11 @@ Public API (stable names)::
 """
 from . import misfits
 from .acquisition import Acquisition
-from .gradient import gradient
+from .gradient import gradient, release_workspace
 from .grid import as_model
 from .propagation import adjoint, forward
 from .stability import DispersionWarning, stable_dt
 from .wavelets import ricker
 
 __all__ = ["Acquisition", "DispersionWarning", "adjoint", "as_model", "forward", "gradient",
-           "misfits", "ricker", "stable_dt"]
+           "misfits", "release_workspace", "ricker", "stable_dt"]

@@ -1,8 +1,11 @@
 """The adjoint-state gradient dJ/dvp with optimal binomial checkpointing."""
 from __future__ import annotations
 
+import contextlib
 import itertools
+import threading
 
+import numba
 import numpy as np
 import xarray as xr
 
@@ -27,11 +30,90 @@ def choose_snapshots(st: Setup, checkpoints: int | None, memory_budget: int, wor
     return min(int(checkpoints), n)
 
 
+STRATEGIES = ("auto", "boundary", "checkpoint")
+
+
+def boundary_bytes(st: Setup) -> int:
+    """Bytes of the boundary records of one shot (strategy ``"boundary"``)."""
+    return max(st.nt - 2, 1) * K.boundary_size(st.bounds) * st.dtype.itemsize
+
+
+# Boundary records kept between calls: the strategy writes a few hundred MB
+# per shot, and faulting in fresh pages (with huge-page compaction) costs from
+# 0.05 s to 0.8 s a call. A call takes what fits from here and gives it back.
+_RECORDS: list[np.ndarray] = []
+_RECORDS_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _boundary_records(st: Setup, count: int):
+    """``count`` arrays ``(max(nt - 2, 1), boundary cells)`` for one call, from the pool."""
+    shape = (max(st.nt - 2, 1), K.boundary_size(st.bounds))
+    need = shape[0] * shape[1]
+    with _RECORDS_LOCK:
+        fit = [b for b in _RECORDS if b.dtype == st.dtype and b.size >= need][:count]
+        _RECORDS.clear()          # what does not serve this call is freed before allocating
+    bufs = fit + [np.empty(need, dtype=st.dtype) for _ in range(count - len(fit))]
+    try:
+        yield [b[:need].reshape(shape) for b in bufs]
+    finally:
+        with _RECORDS_LOCK:
+            _RECORDS[:] = (_RECORDS + bufs)[-max(count, numba.config.NUMBA_NUM_THREADS):]
+
+
+def release_workspace() -> None:
+    """Free the boundary records that :func:`gradient` keeps between calls."""
+    with _RECORDS_LOCK:
+        _RECORDS.clear()
+
+
+def _core_points(st: Setup) -> int:
+    fz, ze, xs, xe, zc0, zc1, xc0, xc1 = st.bounds
+    return (zc1 - zc0) * (xc1 - xc0)
+
+
+def choose_strategy(st: Setup, strategy: str, checkpoints: int | None, memory_budget: int,
+                    workers: int = 1) -> str:
+    """``"boundary"`` or ``"checkpoint"`` (see :func:`gradient`) for shots
+    that share ``memory_budget`` bytes ``workers`` at a time."""
+    if strategy not in STRATEGIES:
+        raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
+    fits = boundary_bytes(st) <= int(memory_budget) // workers
+    if strategy == "boundary":
+        if checkpoints is not None:
+            raise ValueError("checkpoints: the boundary strategy keeps no checkpoints; pass None")
+        if not fits:
+            raise ValueError(f"memory_budget: {int(memory_budget)} bytes for {workers} shot(s) at once "
+                             f"hold no boundary records of {boundary_bytes(st)} bytes a shot")
+        return strategy
+    if strategy == "auto" and checkpoints is None and fits:
+        return "boundary"
+    return "checkpoint"
+
+
+def _adjoint_start(st: Setup, shot: int, syn: np.ndarray, obs: np.ndarray, misfit_fn,
+                   u_last: np.ndarray, w: np.ndarray, g: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """Misfit of the time-major traces ``syn`` (last sample from ``u_last`` =
+    u^{nt-1}) and the adjoint source; starts the adjoint sweep with
+    W^{nt-1} = s R^T r^{nt-1} in ``w``, imaged against u^{nt-1}.
+    Returns (J, traces (n_rec, nt), adjoint source time-major (nt, n_rec))."""
+    nt = st.nt
+    rec_idx, rec_w = st.rec[0][shot], st.rec[1][shot]
+    K.gather(u_last, rec_idx, rec_w, syn[nt - 1])
+    syn = np.ascontiguousarray(syn.T)
+    J, adj = misfit_fn(syn, obs, st.dt)
+    adj = np.ascontiguousarray(np.asarray(adj, dtype=st.dtype).T)   # time-major
+    K.inject(w, st.s, rec_idx, rec_w, adj[nt - 1])
+    K.inject(g, u_last, rec_idx, rec_w, adj[nt - 1])
+    return float(J), syn, adj
+
+
 def _shot_gradient(st: Setup, shot: int, wav: np.ndarray, obs: np.ndarray, misfit_fn,
                    actions: np.ndarray, n_snap: int, g: np.ndarray, h: np.ndarray,
                    illum: bool) -> tuple[float, np.ndarray]:
     """Accumulate one shot's ``sum_n W^{n+1} (L u^n + S f^n)`` into ``g`` (and
-    its illumination ``sum_n (s L u^n)^2`` into ``h``); return (J, syn)."""
+    its illumination ``sum_n (s L u^n)^2`` into ``h``) with the checkpoint
+    schedule ``actions``; return (J, syn)."""
     nt = st.nt
     NZ, NX = st.layout.shape
     psx, psz, zex, zez = _zeros(st, 4)
@@ -58,21 +140,36 @@ def _shot_gradient(st: Setup, shot: int, wav: np.ndarray, obs: np.ndarray, misfi
                                    psx, psz, zex, zez, xaux, zaux, st.xcols, st.zrows, *op,
                                    src_idx, src_w, wav, rec_idx, rec_w, syn, True,
                                    w, wp, t, zx, zz, px, pz, g, h, illum, dummy_adj)
-    u_last = levels[cu]
-    K.gather(u_last, rec_idx, rec_w, syn[nt - 1])
-    syn = np.ascontiguousarray(syn.T)
-    # 2. misfit and adjoint source; W^{nt-1} = s R^T r^{nt-1}, imaged against u^{nt-1}
-    J, adj = misfit_fn(syn, obs, st.dt)
-    adj = np.ascontiguousarray(np.asarray(adj, dtype=st.dtype).T)   # time-major
-    K.inject(w, st.s, rec_idx, rec_w, adj[nt - 1])
-    K.inject(g, u_last, rec_idx, rec_w, adj[nt - 1])
+    # 2. misfit and adjoint source; W^{nt-1}, imaged against u^{nt-1}
+    J, syn, adj = _adjoint_start(st, shot, syn, obs, misfit_fn, levels[cu], w, g)
     # 3. reverse sweep from S_{nt-2}: recompute from snapshots, step the adjoint field, image.
     #    The state is (u^{nt-2}, -): reversing step nt-2 reads u^{nt-2} only, then restores
     K.execute(actions[first_rev:], cur - 1, levels, cm, cm, refs, slot_levels, slot_step,
               psx, psz, zex, zez, xaux, zaux, st.xcols, st.zrows, *op,
               src_idx, src_w, wav, rec_idx, rec_w, syn, False,
               w, wp, t, zx, zz, px, pz, g, h, False, adj)
-    return float(J), syn
+    return J, syn
+
+
+def _shot_gradient_saved(st: Setup, shot: int, wav: np.ndarray, obs: np.ndarray, misfit_fn,
+                         store: np.ndarray, g: np.ndarray, h: np.ndarray,
+                         illum: bool) -> tuple[float, np.ndarray]:
+    """:func:`_shot_gradient` with the forward field rebuilt backwards from
+    its saved boundary (``store``: ``(nt - 2, boundary_size)`` scratch) instead
+    of checkpoints: no recomputation, three time levels."""
+    nt = st.nt
+    rec_idx, rec_w = st.rec[0][shot], st.rec[1][shot]
+    src_idx, src_w = st.src[0][shot], st.src[1][shot]
+    syn = np.zeros((nt, rec_idx.shape[0]), dtype=st.dtype)   # time-major while stepping
+    u, um, spare, psx, psz, zex, zez, w, wp, zx, zz, px, pz = _zeros(st, 13)
+    store[0] = 0                                               # u^0 = 0
+    op = _op_args(st)
+    u, um, spare = K.sweep_saving(nt, u, um, spare, psx, psz, zex, zez, *op, src_idx, src_w, wav,
+                                  rec_idx, rec_w, syn, store, h, illum)
+    J, syn, adj = _adjoint_start(st, shot, syn, obs, misfit_fn, u, w, g)
+    K.reverse_saved(nt, u, um, spare, store, *op, src_idx, src_w, wav, rec_idx, rec_w,
+                    w, wp, _adjoint_scratch(st), zx, zz, px, pz, g, adj)
+    return J, syn
 
 
 def gradient(vp: xr.DataArray, acq: Acquisition, w: np.ndarray, d_obs, dt: float, nt: int,
@@ -80,18 +177,28 @@ def gradient(vp: xr.DataArray, acq: Acquisition, w: np.ndarray, d_obs, dt: float
              space_order: int = 8, pml_width: int = 20, free_surface: bool = False,
              vmax: float | None = None, freq: float | None = None,
              memory_budget: int = DEFAULT_MEMORY_BUDGET, illumination: bool = False,
-             return_info: bool = False, num_threads: int | None = None):
+             return_info: bool = False, num_threads: int | None = None, strategy: str = "auto"):
     """Misfit and its gradient with respect to vp, by the adjoint-state method.
 
     ``d_obs``: observed data, DataArray or array ``(n_shots, n_rec, nt)``.
     ``misfit``: a name from :mod:`fwi_core.misfits` or a callable
-    ``(syn, obs, dt) -> (J, adjoint source)``. ``checkpoints``: number of
-    stored forward states (None: as many as ``memory_budget`` bytes hold, all
-    of them when they fit). Returns ``(J, g)`` with ``g`` a DataArray like
+    ``(syn, obs, dt) -> (J, adjoint source)``.
+
+    How the reverse sweep gets the forward field (``strategy``):
+    ``"boundary"`` saves the cells outside the interior core (absorbing
+    layer plus the stencil radius) at every step and rebuilds the core
+    backwards in time (no recomputation; needs ``nt x boundary cells`` of
+    ``memory_budget``); ``"checkpoint"`` keeps ``checkpoints`` forward states
+    (None: as many as ``memory_budget`` bytes hold, all of them when they fit)
+    and recomputes from them (Revolve); ``"auto"`` is ``"boundary"`` when it
+    fits the budget and ``checkpoints`` is None, else ``"checkpoint"``. Both
+    give the gradient of the same discrete problem; the rebuilt field differs
+    from the stored one by rounding only. Returns ``(J, g)`` with ``g`` a DataArray like
     ``vp`` (dJ/dvp, misfit units per m/s); with ``illumination=True`` also the
     pseudo-Hessian diagonal ``sum_t (d2u/dt2)^2 dt`` summed over shots (same
-    grid); with ``return_info=True`` a dict (snapshots, recompute factor,
-    synthetic data) last. ``num_threads`` as in :func:`fwi_core.forward`;
+    grid); with ``return_info=True`` a dict (strategy, snapshots, recompute
+    factor: forward steps of the reverse sweep per step, the boundary strategy
+    counting its core rebuild as the core's share of a step; synthetic data) last. ``num_threads`` as in :func:`fwi_core.forward`;
     shots running at once share ``memory_budget``.
     """
     misfit_fn = misfits.get(misfit)
@@ -103,19 +210,29 @@ def gradient(vp: xr.DataArray, acq: Acquisition, w: np.ndarray, d_obs, dt: float
     if not np.all(np.isfinite(obs)):
         raise ValueError("d_obs contains NaN or inf")
     workers = shot_workers(acq.n_shots, num_threads)
-    n_snap = choose_snapshots(st, checkpoints, memory_budget, workers)
-    actions = np.fromiter(itertools.chain.from_iterable((_CODES[a], k) for a, k in schedule(st.nt - 1, n_snap)),
-                          dtype=np.int64).reshape(-1, 2)
+    strategy = choose_strategy(st, strategy, checkpoints, memory_budget, workers)
     # one accumulator pair per worker, summed in worker order: reproducible bitwise
     acc = [(np.zeros(st.layout.shape, dtype=st.dtype), np.zeros(st.layout.shape, dtype=st.dtype))
            for _ in range(workers)]   # h is written only with illumination=True
+    records = _boundary_records(st, workers if strategy == "boundary" else 0)
+    if strategy == "boundary":
+        n_snap, factor = 0, 1.0 + _core_points(st) / st.layout.n_points
 
-    def task(shot: int, worker: int):
-        gk, hk = acc[worker]
-        return _shot_gradient(st, shot, wav[shot], obs[shot].astype(st.dtype, copy=False), misfit_fn,
-                              actions, n_snap, gk, hk, illumination)
+        def task(shot: int, worker: int):
+            return _shot_gradient_saved(st, shot, wav[shot], obs[shot].astype(st.dtype, copy=False),
+                                        misfit_fn, stores[worker], *acc[worker], illumination)
+    else:
+        n_snap = choose_snapshots(st, checkpoints, memory_budget, workers)
+        factor = recompute_factor(st.nt - 1, n_snap)
+        actions = np.fromiter(itertools.chain.from_iterable((_CODES[a], k) for a, k in schedule(st.nt - 1, n_snap)),
+                              dtype=np.int64).reshape(-1, 2)
 
-    results = run_shots(task, acq.n_shots, st.layout.n_points, num_threads)
+        def task(shot: int, worker: int):
+            return _shot_gradient(st, shot, wav[shot], obs[shot].astype(st.dtype, copy=False), misfit_fn,
+                                  actions, n_snap, *acc[worker], illumination)
+
+    with records as stores:
+        results = run_shots(task, acq.n_shots, st.layout.n_points, num_threads)
     J = float(sum(r[0] for r in results))
     syn = [r[1] for r in results]
     g, h = acc[0]
@@ -133,6 +250,6 @@ def gradient(vp: xr.DataArray, acq: Acquisition, w: np.ndarray, d_obs, dt: float
         out.append(xr.DataArray(hv.astype(st.dtype), dims=vp.dims, coords=vp.coords,
                                 name="illumination", attrs={"long_name": "sum_t (d2u/dt2)^2 dt"}))
     if return_info:
-        out.append({"snapshots": n_snap, "recompute_factor": recompute_factor(st.nt - 1, n_snap),
+        out.append({"strategy": strategy, "snapshots": n_snap, "recompute_factor": factor,
                     "synthetic": np.stack(syn)})
     return tuple(out)

@@ -374,6 +374,56 @@ def _d2_squared(up, u, um, h, i, j0, j1):
         hr[k] += d2 * d2
 
 
+# ---------------------------------------------------------------- boundary records
+# The reverse sweep can rebuild the forward field instead of recomputing it
+# from snapshots: the plain update is reversible, u^{n-1} = 2u^n - u^{n+1} +
+# s (L u^n + S f^n), wherever no CPML term acts, i.e. on the interior core
+# ``[zc0, zc1) x [xc0, xc1)``. The rest of the computed region (absorbing
+# layer and the stencil radius next to it) is saved at every step of the
+# forward sweep and put back after each reconstruction. The reverse sweep then
+# touches three time levels instead of a snapshot pool.
+
+@njit(inline="always", **_OPTS)
+def _boundary_row(i, fz, ze, xs, xe, zc0, zc1, xc0, xc1):
+    """Offset in a boundary record of row i's saved cells, and the end of its
+    left segment ``[xs, xl)`` and start of its right one ``[xr, xe)``."""
+    wd = xe - xs
+    if i < zc0:
+        return (i - fz) * wd, xe, xe
+    if i >= zc1:
+        return (zc0 - fz + i - zc1) * wd, xe, xe
+    return (zc0 - fz + ze - zc1) * wd + (i - zc0) * (wd - (xc1 - xc0)), xc0, xc1
+
+
+@njit(inline="always", **_OPTS)
+def _boundary_row_copy(a, rec, i, fz, ze, xs, xe, zc0, zc1, xc0, xc1, to_rec):
+    """Row i's cells outside the core, from ``a`` into the record ``rec`` (``to_rec``) or back."""
+    off, xl, xr = _boundary_row(i, fz, ze, xs, xe, zc0, zc1, xc0, xc1)
+    nl = xl - xs
+    if to_rec:
+        rec[off:off + nl] = a[i, xs:xl]
+        rec[off + nl:off + nl + xe - xr] = a[i, xr:xe]
+    else:
+        a[i, xs:xl] = rec[off:off + nl]
+        a[i, xr:xe] = rec[off + nl:off + nl + xe - xr]
+
+
+def boundary_size(b) -> int:
+    """Cells of one boundary record for region bounds ``b`` (see :func:`boundary_copy`)."""
+    fz, ze, xs, xe, zc0, zc1, xc0, xc1 = (int(x) for x in b)
+    wd = xe - xs
+    return (zc0 - fz + ze - zc1) * wd + (zc1 - zc0) * (wd - (xc1 - xc0))
+
+
+@njit(parallel=True, **_OPTS)
+def boundary_copy(a, rec, fz, ze, xs, xe, zc0, zc1, xc0, xc1, to_rec):
+    """Copy the computed cells of ``a`` outside the core into the 1-D record
+    ``rec`` (``to_rec``) or back: rows above and below the core whole, core
+    rows their two x strips, in row order."""
+    for i in prange(fz, ze):
+        _boundary_row_copy(a, rec, i, fz, ze, xs, xe, zc0, zc1, xc0, xc1, to_rec)
+
+
 # ---------------------------------------------------------------- steps
 
 @njit(inline="always", **_OPTS)
@@ -452,7 +502,7 @@ def _paux_bands(w, c1z, az, bz, zz, pz, fz, ze, xs, xe, zc0, zc1):
 
 @njit(parallel=True, **_OPTS)
 def adjoint_step(w, wp, t, u, g, image, s, c2x, c2z, c1x, c1z, ax, bx, az, bz, zx, zz, px, pz,
-                 fz, ze, xs, xe, zc0, zc1, xc0, xc1, fs):
+                 fz, ze, xs, xe, zc0, zc1, xc0, xc1, fs, up, out, rec, rebuild):
     """One transposed step: ``wp`` (W^{n+2}) is overwritten with W^n from ``w``
     (W^{n+1}). The step adds ``s Q`` to ``2 W^{n+1} - W^{n+2}``, where
     ``Q = A W^{n+1}`` is the transposed spatial operator (CPML terms included;
@@ -465,7 +515,13 @@ def adjoint_step(w, wp, t, u, g, image, s, c2x, c2z, c1x, c1z, ax, bx, az, bz, z
     ``sum_n W^{n+1} (u^{n+1} - 2u^n + u^{n-1}) = sum_n u^n (W^n - 2W^{n+1} + W^{n+2})``,
     and the right-hand factor is ``s (Q^n + R^T r^n)`` by the adjoint recursion,
     so ``g = sum_n W^{n+1} (L u^n + S f^n) = sum_n u^n (Q^n + R^T r^n)``, exactly
-    and without forming a second time difference."""
+    and without forming a second time difference.
+
+    With ``rebuild``, the same pass also rebuilds u^{n-1} into ``out`` from
+    ``u`` and ``up`` (u^{n+1}): the core by the forward core update read backwards (:func:`_core2`), the
+    other cells from the boundary record ``rec`` (:func:`boundary_copy`); the
+    source term is the caller's (:func:`inject_core`). Callers that do not
+    rebuild pass any arrays of the right types."""
     if fs:
         mirror_surface(w, fz)
     _zaux_bands(w, az, bz, zz, fz, ze, xs, xe, zc0, zc1)
@@ -494,6 +550,13 @@ def adjoint_step(w, wp, t, u, g, image, s, c2x, c2z, c1x, c1z, ax, bx, az, bz, z
                 _w_update(w, wp, s, t, r, tr, xs, xe)
                 if image:
                     _image_row(u, t, g, r, tr, xs, xe)
+            if rebuild:
+                if kind == 1:
+                    _core2(u, up, out, s, c2x, c2z, i, xc0, xc1)
+                elif kind == 2:
+                    _core(u, up, out, s, c2x, c2z, i, xc0, xc1)
+                for r in range(i, i + 1 + (kind == 1)):
+                    _boundary_row_copy(out, rec, r, fz, ze, xs, xe, zc0, zc1, xc0, xc1, False)
         restore_fp(fp)
 
 
@@ -518,6 +581,20 @@ def inject(a, s, idx, wts, amp):
         for k in range(idx.shape[1]):
             q = idx[p, k]
             af[q] += sf[q] * wts[p, k] * amp[p]
+
+
+@njit(**_OPTS)
+def inject_core(a, s, idx, wts, amp, zc0, zc1, xc0, xc1):
+    """:func:`inject` of one source with amplitude ``amp`` into the cells of the
+    core ``[zc0, zc1) x [xc0, xc1)`` only (the rest comes from a boundary record)."""
+    nx = a.shape[1]
+    af = a.ravel()
+    sf = s.ravel()
+    for k in range(idx.shape[1]):
+        q = idx[0, k]
+        i, j = q // nx, q % nx
+        if zc0 <= i < zc1 and xc0 <= j < xc1:
+            af[q] += sf[q] * wts[0, k] * amp
 
 
 @njit(**_OPTS)
@@ -653,9 +730,55 @@ def execute(actions, cur, levels, cu, cm, refs, slot_levels, slot_step,
             n = arg  # W^n into wp from W^{n+1} = w, imaged against u^n
             u = levels[cu]
             adjoint_step(w, wp, t, u, g, True, s, c2x, c2z, c1x, c1z, ax, bx, az, bz, zx, zz, px, pz,
-                         b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], fs)
+                         b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], fs, u, u, t[0], False)
             inject(wp, s, rec_idx, rec_w, adj[n])
             inject(g, u, rec_idx, rec_w, adj[n])
             w, wp = wp, w
     restore_fp(fp)
     return cur, cu, cm, w, wp
+
+
+# ---------------------------------------------------------------- boundary saving
+
+@njit(**_LOOP_OPTS)
+def sweep_saving(nt, u, um, spare, psx, psz, zex, zez, s, c2x, c2z, c1x, c1z, ax, bx, az, bz, b, fs,
+                 src_idx, src_w, wav, rec_idx, rec_w, syn, store, h, illum):
+    """Forward sweep u^0 -> u^{nt-1} as :func:`advance` (recording every
+    sample but the last), saving the boundary of u^k into ``store[k]`` for
+    k = 1..len(store)-1 (``store[0]`` is u^0's, zero). Returns (u^{nt-1}, u^{nt-2}, spare)."""
+    fp = flush_denormals()
+    amp = np.empty(1, dtype=u.dtype)
+    for n in range(nt - 1):
+        _step(n, u, um, spare, psx, psz, zex, zez, s, c2x, c2z, c1x, c1z, ax, bx, az, bz, b, fs,
+              src_idx, src_w, wav, rec_idx, rec_w, syn, True, amp, h, illum)
+        if n + 1 < store.shape[0]:
+            boundary_copy(spare, store[n + 1], b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], True)
+        u, um, spare = spare, u, um
+    restore_fp(fp)
+    return u, um, spare
+
+
+@njit(**_LOOP_OPTS)
+def reverse_saved(nt, u_next, u, spare, store, s, c2x, c2z, c1x, c1z, ax, bx, az, bz, b, fs,
+                  src_idx, src_w, wav, rec_idx, rec_w, w, wp, t, zx, zz, px, pz, g, adj):
+    """Reverse sweep with the forward field rebuilt from ``store`` (see
+    :func:`sweep_saving`): for n = nt-2..0, W^n from W^{n+1} imaged against
+    u^n (as the reverse action of :func:`execute`), then u^{n-1} from u^n
+    and u^{n+1}. ``u_next``, ``u`` = u^{nt-1}, u^{nt-2}; ``spare`` a third
+    level. Returns the final adjoint field buffer."""
+    fp = flush_denormals()
+    for n in range(nt - 2, -1, -1):
+        rebuild = n >= 1
+        if rebuild and fs:
+            mirror_surface(u, b[0])
+        adjoint_step(w, wp, t, u, g, True, s, c2x, c2z, c1x, c1z, ax, bx, az, bz, zx, zz, px, pz,
+                     b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], fs,
+                     u_next, spare, store[max(n - 1, 0)], rebuild)
+        inject(wp, s, rec_idx, rec_w, adj[n])
+        inject(g, u, rec_idx, rec_w, adj[n])
+        w, wp = wp, w
+        if rebuild:
+            inject_core(spare, s, src_idx, src_w, wav[n], b[4], b[5], b[6], b[7])
+            u_next, u, spare = u, spare, u_next
+    restore_fp(fp)
+    return w

@@ -318,7 +318,7 @@ def _shot_adjoint(st: Setup, shot: int, r: np.ndarray, out: np.ndarray) -> None:
         K.gather(w, src_idx, src_w, buf)     # f^n sees W^{n+1}
         out[n] = buf[0]
         K.adjoint_step(w, wp, t, w, w, False, st.s, c2x, c2z, c1x, c1z, ax, bx, az, bz, zx, zz, px, pz,
-                       *st.bounds, fs)
+                       *st.bounds, fs, w, w, t[0], False)
         K.inject(wp, st.s, rec_idx, rec_w, r[:, n])
         w, wp = wp, w
 

@@ -1,4 +1,4 @@
-"""Taylor tests of dJ/dvp and equality of checkpointed and stored gradients."""
+"""Taylor tests of dJ/dvp and equality of checkpointed, boundary-rebuilt and stored gradients."""
 import numpy as np
 import pytest
 from scipy.ndimage import gaussian_filter
@@ -26,7 +26,8 @@ def _problem(rng, free_surface=False):
 @pytest.mark.parametrize("checkpoints", [None, 5])
 def test_taylor_second_order(rng, free_surface, checkpoints):
     vp0, acq, w, obs, dt, nt, kw = _problem(rng, free_surface)
-    J0, g = fwi.gradient(vp0, acq, w, obs, dt, nt, checkpoints=checkpoints, **kw)
+    J0, g, info = fwi.gradient(vp0, acq, w, obs, dt, nt, checkpoints=checkpoints, return_info=True, **kw)
+    assert info["strategy"] == ("boundary" if checkpoints is None else "checkpoint")
     dv = gaussian_filter(rng.standard_normal(vp0.shape), 2)
     dv *= 20.0 / np.abs(dv).max()  # up to 20 m/s at h = 1
     slope = float(np.sum(g.values * dv))
@@ -53,14 +54,45 @@ def test_checkpointed_gradient_equals_stored(rng):
         assert np.linalg.norm(g - g_all) / np.linalg.norm(g_all) < 1e-6
 
 
-def test_memory_budget_chooses_snapshots(rng):
+@pytest.mark.parametrize("free_surface", [False, True])
+def test_boundary_rebuilt_gradient_equals_stored(rng, free_surface):
+    """The forward field rebuilt backwards from its saved boundary gives the
+    stored-field gradient: to rounding in float64, below 1e-6 in float32
+    (as checkpointing must; measured 3e-7 and 5e-7)."""
+    vp0, acq, w, obs, dt, nt, kw = _problem(rng, free_surface)
+    for dtype, tol in ((np.float64, 1e-12), (np.float32, 1e-6)):
+        kw["dtype"] = dtype
+        J_all, g_all = fwi.gradient(vp0, acq, w, obs, dt, nt, checkpoints=nt, **kw)
+        J, g, info = fwi.gradient(vp0, acq, w, obs, dt, nt, strategy="boundary", return_info=True, **kw)
+        assert info["strategy"] == "boundary" and info["snapshots"] == 0
+        assert 1.0 < info["recompute_factor"] < 2.0      # the core share of a step, rebuilt
+        assert J == pytest.approx(J_all, rel=tol)
+        assert np.linalg.norm(g - g_all) / np.linalg.norm(g_all) < tol
+
+
+def test_memory_budget_chooses_strategy(rng):
+    from fwi_core.gradient import boundary_bytes
+    from fwi_core.propagation import _prepare
     vp0, acq, w, obs, dt, nt, kw = _problem(rng)
-    big = fwi.gradient(vp0, acq, w, obs, dt, nt, return_info=True, **kw)[-1]
-    assert big["snapshots"] == nt - 1          # everything fits the default budget
-    small = fwi.gradient(vp0, acq, w, obs, dt, nt, memory_budget=3_000_000, return_info=True, **kw)[-1]
+    st = _prepare(vp0, acq, w, dt, nt, 8, kw["pml_width"], False, kw["dtype"], kw["vmax"], kw["freq"])[0]
+    need = boundary_bytes(st)
+    info = fwi.gradient(vp0, acq, w, obs, dt, nt, return_info=True, **kw)[-1]
+    assert info["strategy"] == "boundary"                  # the default budget holds the records
+    info = fwi.gradient(vp0, acq, w, obs, dt, nt, memory_budget=need - 1, return_info=True, **kw)[-1]
+    assert info["strategy"] == "checkpoint" and 1 <= info["snapshots"] < nt - 1
+    big = fwi.gradient(vp0, acq, w, obs, dt, nt, strategy="checkpoint", return_info=True, **kw)[-1]
+    assert big["snapshots"] == nt - 1                      # everything fits the default budget
+    small = fwi.gradient(vp0, acq, w, obs, dt, nt, memory_budget=3_000_000, strategy="checkpoint",
+                         return_info=True, **kw)[-1]
     assert 1 <= small["snapshots"] < nt - 1
     with pytest.raises(ValueError, match="memory_budget"):
         fwi.gradient(vp0, acq, w, obs, dt, nt, memory_budget=1000, **kw)
+    with pytest.raises(ValueError, match="memory_budget"):
+        fwi.gradient(vp0, acq, w, obs, dt, nt, memory_budget=need - 1, strategy="boundary", **kw)
+    with pytest.raises(ValueError, match="checkpoints"):
+        fwi.gradient(vp0, acq, w, obs, dt, nt, checkpoints=5, strategy="boundary", **kw)
+    with pytest.raises(ValueError, match="strategy"):
+        fwi.gradient(vp0, acq, w, obs, dt, nt, strategy="revolve", **kw)
 
 
 def test_gradient_returns_synthetics_and_illumination(rng):
@@ -95,3 +127,25 @@ def test_peak_memory_grows_with_snapshots_not_with_nt():
     assert long_ - short < field                 # 8x the steps: not even one more wavefield
     many = peak(300, 40)
     assert many - short > 32 * 2 * field * 0.9   # 32 more snapshots of two wavefields each
+
+
+def test_boundary_strategy_memory_is_the_records_and_a_few_fields():
+    import tracemalloc
+    from fwi_core.gradient import boundary_bytes
+    from fwi_core.grid import Layout
+    from fwi_core.propagation import _prepare
+    vp = fwi.as_model(np.full((200, 300), 2000.0), 10.0)
+    acq = fwi.Acquisition(np.array([[20.0, 1400.0]]), np.array([[20.0, 100.0], [20.0, 2700.0]]))
+    dt, nt = fwi.stable_dt(vp), 600
+    w = fwi.ricker(15.0, dt, nt)
+    obs = np.zeros((1, 2, nt), np.float32)
+    field = int(np.prod(Layout(200, 300, 20, False).shape)) * 4
+    records = boundary_bytes(_prepare(vp, acq, w, dt, nt, 8, 20, False, np.float32, None, None)[0])
+    assert records < 0.5 * (nt - 2) * field        # less than half of every field stored
+    fwi.gradient(vp, acq, w, obs, dt, nt)          # compile outside the trace
+    fwi.release_workspace()                        # the records are allocated again, inside the trace
+    tracemalloc.start()
+    fwi.gradient(vp, acq, w, obs, dt, nt)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert records < peak < records + 20 * field
