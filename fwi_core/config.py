@@ -348,9 +348,10 @@ MIN_POINTS_PER_WAVELENGTH = {2: 10.0, 4: 6.0, 6: 5.0, 8: 4.0}
 #: A band's useful maximum frequency over its ``fmax`` (1.19-1.27 measured on
 #: the band wavelets of the Marmousi2 schedule), for planning only.
 USEFUL_FREQUENCY_FACTOR = 1.25
-#: ``execution.fuse_bands: auto`` runs each band in one job when its estimated
-#: compute is at most this many ``target_job_seconds`` (60 s by default): a
-#: crash then loses at most about a minute, and a band's start-up is one job's.
+#: ``execution.fuse_bands: auto`` runs bands in one job when a band's estimated
+#: compute is at most this many ``target_job_seconds`` (60 s by default), and
+#: consecutive bands of a run share a job while their sum stays within it: a
+#: crash then loses at most about a minute, and the start-up is one job's.
 FUSE_BAND_SECONDS_PER_TARGET = 3.0
 
 
@@ -443,7 +444,9 @@ def lowest_band(cfg: dict) -> dict:
 def plan(cfg: dict, base_dir=None, cores: int = 1) -> dict:
     """What the DAG needs before any job ran: number of shots, the shot groups
     of every run and band (``band_groups[run][b]``, names "first-last"), the
-    grid, whether bands are fused and the estimated compute of a band (s)."""
+    grid, whether bands are fused, the estimated compute of a band (s) and,
+    when fused, the bands of each job (``band_chunks[run]``: lists of
+    consecutive band indices, see :func:`band_chunks`)."""
     acq = cfg["acquisition"]
     n_shots = int(acq["n_shots"]) if "n_shots" in acq else len(acq["sources"])
     grid = None
@@ -456,14 +459,15 @@ def plan(cfg: dict, base_dir=None, cores: int = 1) -> dict:
                 break
     ex = cfg["execution"]
     spj, fuse = ex["shots_per_job"], ex["fuse_bands"]
-    band_seconds = None
+    band_seconds = iteration_seconds = None
     if grid is not None:
         (nz, nx), (dz, dx) = grid
         vmax = max(inv["bounds"][1] for inv in cfg["runs"].values())
         dt_est = cfg["simulation"]["dt"] or 0.5 * min(dz, dx) / vmax
         nt = int(cfg["simulation"]["t_max"] / dt_est) + 1
         iters = max(int(b["iterations"]) for inv in cfg["runs"].values() for b in inv["bands"])
-        band_seconds = n_shots * iters * shot_seconds((nz, nx), nt, cfg["simulation"]["pml_width"])
+        iteration_seconds = n_shots * shot_seconds((nz, nx), nt, cfg["simulation"]["pml_width"])
+        band_seconds = iters * iteration_seconds
     if fuse == "auto":
         # whole bands in one job where job start-ups would dominate and a crash
         # loses little: shot groups left to us, and a band's compute is short
@@ -487,5 +491,26 @@ def plan(cfg: dict, base_dir=None, cores: int = 1) -> dict:
                                        min_groups=cores, threads=ex["threads"], cost_factor=factor)
             per_band.append([f"{g[0]}-{g[-1]}" for g in shot_groups(n_shots, min(n, n_shots))])
         band_groups[name] = per_band
+    chunks = None
+    if fuse:
+        limit = FUSE_BAND_SECONDS_PER_TARGET * ex["target_job_seconds"]
+        chunks = {name: band_chunks([int(b["iterations"]) * iteration_seconds if iteration_seconds else None
+                                     for b in inv["bands"]], limit)
+                  for name, inv in cfg["runs"].items()}
     return {"n_shots": n_shots, "band_groups": band_groups, "grid": grid, "fuse_bands": bool(fuse),
-            "band_seconds": band_seconds}
+            "band_seconds": band_seconds, "band_chunks": chunks}
+
+
+def band_chunks(seconds: list, limit: float) -> list[list[int]]:
+    """Consecutive bands grouped into jobs: a band joins the job of the band
+    before it while the job's estimated compute (``seconds`` per band, None:
+    unknown, alone) stays within ``limit`` seconds."""
+    chunks, total = [], 0.0
+    for b, sec in enumerate(seconds):
+        if chunks and sec is not None and total is not None and total + sec <= limit:
+            chunks[-1].append(b)
+            total += sec
+        else:
+            chunks.append([b])
+            total = sec
+    return chunks

@@ -1,4 +1,5 @@
-"""The adjoint-state gradient dJ/dvp with optimal binomial checkpointing."""
+"""The adjoint-state gradient dJ/dvp: the forward field rebuilt backwards from
+its saved boundary, or optimal binomial checkpointing."""
 from __future__ import annotations
 
 import contextlib

@@ -119,16 +119,30 @@ def test_auto_shots_per_job_at_least_threads():
         assert fc.auto_shots_per_job(n, (2000, 2000), 5000, min_groups=2, threads=t) >= min(t, n)
 
 
+def test_band_chunks():
+    """Consecutive bands share a job while their estimated sum fits; unknown costs stay alone."""
+    assert fc.band_chunks([10, 10, 10], 60) == [[0, 1, 2]]
+    assert fc.band_chunks([50, 20, 10], 60) == [[0], [1, 2]]
+    assert fc.band_chunks([70, 1], 60) == [[0], [1]]
+    assert fc.band_chunks([1, None, 1], 60) == [[0], [1], [2]]
+
+
 def test_fuse_bands_auto(default):
-    """Small problems run a band per job; large ones, or explicit shot groups, per stage."""
+    """Small problems run their bands in one job; large ones, or explicit shot groups, per stage."""
     plan = fc.plan(fc.validate(default, base_dir=ROOT), base_dir=ROOT, cores=2)
     assert plan["fuse_bands"] and plan["band_groups"] == {"default": [["0-7"]] * 3}
-    assert plan["band_seconds"] < fc.FUSE_BAND_SECONDS_PER_TARGET * 20.0
+    assert 3 * plan["band_seconds"] < fc.FUSE_BAND_SECONDS_PER_TARGET * 20.0
+    assert plan["band_chunks"] == {"default": [[0, 1, 2]]}     # the whole run: one start-up
+    longer = copy.deepcopy(default)
+    longer["inversion"]["bands"][2]["iterations"] = 30         # too long to share a job
+    plan = fc.plan(fc.validate(longer, base_dir=ROOT), base_dir=ROOT, cores=2)
+    assert plan["fuse_bands"] and plan["band_chunks"] == {"default": [[0, 1], [2]]}
     big = copy.deepcopy(default)
     big["true_model"]["shape"] = [176, 851]
     big["acquisition"]["n_shots"] = 48
     plan = fc.plan(fc.validate(big, base_dir=ROOT), base_dir=ROOT, cores=2)
     assert not plan["fuse_bands"] and all(len(g) >= 2 for g in plan["band_groups"]["default"])
+    assert plan["band_chunks"] is None
     explicit = copy.deepcopy(default)
     explicit["execution"]["shots_per_job"] = 2
     plan = fc.plan(fc.validate(explicit, base_dir=ROOT), base_dir=ROOT, cores=2)
