@@ -300,18 +300,19 @@ def shot_gradients(vp: xr.DataArray, acq, wavelet: xr.DataArray, d_obs: xr.DataA
                                          **kw, **engine)
         w = cond_mod.weights(conditioning, off[s], nt, dt)  # what the misfit sees (masks only)
         risk = cycle_skip_risk(w * info["synthetic"], w * obs, dt, fmax)
-        return float(Js), gs.values, ils.values, risk
+        return float(Js), gs.values, ils.values, risk, info["strategy"]
 
     g = np.zeros(m.shape, np.float64)
     il = np.zeros(m.shape, np.float64)
     J, risks = [], []
-    for s, (Js, gs, ils, risk) in zip(shots, map_shots(one, shots, m.size, num_threads)):
+    for s, (Js, gs, ils, risk, strategy) in zip(shots, map_shots(one, shots, m.size, num_threads)):
         J.append(Js)
         risks.append(risk)
         g += np.asarray(gs, np.float64)
         il += np.asarray(ils, np.float64)
         if log:
-            log(f"shot {s}: misfit {Js:.6g}, {100 * risk['fraction']:.0f}% of traces beyond T/2")
+            log(f"shot {s}: misfit {Js:.6g}, {100 * risk['fraction']:.0f}% of traces beyond T/2 "
+                f"(forward field: {strategy})")
     if grid is not None:  # exact gradient of J(R vp); illumination alike (it scales the gradient)
         g, il = bandgrid.refine_gradient(g, vp, grid), bandgrid.refine_gradient(il, vp, grid)
     ds = risk_to_dataset(merge_risks(risks), np.asarray(list(shots)))
