@@ -149,3 +149,25 @@ def test_boundary_strategy_memory_is_the_records_and_a_few_fields():
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert records < peak < records + 20 * field
+
+
+@pytest.mark.parametrize("nz, nx, pml, free_surface, order", [
+    (40, 50, 0, False, 8),    # no absorbing layer: the core is everything, nothing saved
+    (40, 50, 0, True, 4),     # free surface, no layer
+    (12, 14, 10, False, 8),   # layer wider than the model: no core, everything saved
+    (30, 90, 5, True, 2),
+])
+def test_boundary_rebuild_edge_cases(rng, nz, nx, pml, free_surface, order):
+    v = 2000 + 300 * rng.random((nz, nx))
+    vp = fwi.as_model(v, 10.0)
+    acq = fwi.Acquisition(np.array([[20.0, 103.3], [30.0, 50.0]]),
+                          np.stack([np.full(5, 15.0), np.linspace(10, (nx - 1) * 10 - 10, 5)], axis=1))
+    dt, nt = 0.6 * fwi.stable_dt(vp, space_order=order), 200
+    w = fwi.ricker(15.0, dt, nt, dtype=np.float64)
+    kw = dict(dtype=np.float64, freq=15.0, vmax=2400.0, pml_width=pml, free_surface=free_surface,
+              space_order=order)
+    obs = fwi.forward(fwi.as_model(v * 1.02, 10.0), acq, w, dt, nt, **kw)
+    J_all, g_all = fwi.gradient(vp, acq, w, obs, dt, nt, checkpoints=nt, **kw)
+    J, g = fwi.gradient(vp, acq, w, obs, dt, nt, strategy="boundary", **kw)
+    assert J == pytest.approx(J_all, rel=1e-12)
+    assert np.linalg.norm(g - g_all) / np.linalg.norm(g_all) < 1e-12
