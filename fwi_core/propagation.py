@@ -22,8 +22,8 @@ from .stability import check_cfl, check_dispersion
 from .stencils import check_space_order, first_derivative, second_derivative
 from .wavelets import as_wavelets, dominant_frequency, max_frequency
 
-#: Default memory for checkpoints of one gradient (bytes): keeps a Marmousi-size
-#: gradient (a few thousand steps) well under 1 GB in all.
+#: Default memory for the boundary records or checkpoints of one gradient
+#: (bytes): keeps a Marmousi-size gradient (a few thousand steps) under 1 GB in all.
 DEFAULT_MEMORY_BUDGET = 512 * 2 ** 20
 #: Below this many grid points per step a single thread is faster: the cost of
 #: starting a parallel region (and, on a busy machine, of waiting for the other
