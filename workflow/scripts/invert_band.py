@@ -11,6 +11,8 @@ out = snakemake.output
 k = 0                                    # index into the outputs, all bands' iterations in order
 for (b, (cond, max_offset), band), data in zip(bands, snakemake.input.data):
     job.band = b
+    if k:   # a later band starts from the stored model, as its own job would
+        vp = artifacts.read(out.model[k - 1], "vp")
     d, w = band_data(data)
     cspec = conditioning.band_spec(cond, {"max_offset": max_offset})
     state, step_scale, reset = None, None, False   # the optimiser history starts anew each band
@@ -26,4 +28,3 @@ for (b, (cond, max_offset), band), data in zip(bands, snakemake.input.data):
         job.write(vp, out.model[k], **info)
         step_scale, reset = info["step_scale"], info["reset"]
         k += 1
-    vp = artifacts.read(out.model[k - 1], "vp")   # the next band starts from the stored model, as its own job would
