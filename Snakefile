@@ -4,19 +4,18 @@
 import os
 import sys
 
-import importlib.util
-
-# fwi_core/config.py is loaded on its own: importing the package would load the
-# whole engine (numba, scipy) and cost seconds on every `snakemake` call.
-_spec = importlib.util.spec_from_file_location("fwi_config", os.path.join(workflow.basedir, "fwi_core", "config.py"))
-fwicfg = importlib.util.module_from_spec(_spec)
-sys.modules["fwi_config"] = fwicfg
-_spec.loader.exec_module(fwicfg)
+# fwi_core loads its engine (numba, scipy, xarray) on first use only, so
+# validation and planning cost about 0.1 s on every `snakemake` call.
+if workflow.basedir not in sys.path:
+    sys.path.insert(0, workflow.basedir)
+import fwi_core.config as fwicfg
 
 if not workflow.overwrite_configfiles:
     configfile: os.path.join(workflow.basedir, "config", "config.yaml")
 
 try:
+    for _f in workflow.configfiles:  # Snakemake's loader keeps the last of duplicate keys
+        fwicfg.load_yaml(_f)
     CFG = fwicfg.validate(config, base_dir=workflow.basedir)
 except fwicfg.ConfigError as err:
     sys.stderr.write(f"\nFWI workflow: {err}\n\n")

@@ -23,7 +23,10 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
+
+from .stencils import MIN_POINTS_PER_WAVELENGTH, SPACE_ORDERS, max_stable_dt
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "workflow" / "schemas" / "config.schema.yaml"
 
@@ -41,9 +44,38 @@ def load_schema(path: str | os.PathLike | None = None) -> dict:
         return yaml.safe_load(f)
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """YAML's safe loader, except that a key given twice in one mapping is an
+    error (plain YAML keeps the last value without a word)."""
+
+
+def _no_duplicates(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    loader.flatten_mapping(node)
+    seen: dict = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        try:
+            first = seen.setdefault(key, key_node.start_mark.line)
+        except TypeError:  # an unhashable key: let the constructor report it
+            continue
+        if first != key_node.start_mark.line:
+            raise ConfigError([f"{key_node.start_mark.name}, line {key_node.start_mark.line + 1}: "
+                               f"duplicate key {key!r} (first given on line {first + 1}); each key may "
+                               f"appear once in a mapping (YAML would silently keep the last value)"])
+    return loader.construct_mapping(node, deep=deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicates)
+
+
 def load_yaml(path: str | os.PathLike) -> dict:
+    """Read a YAML config file; a duplicated key raises :class:`ConfigError`
+    naming the file, the key and both lines."""
     with open(path) as f:
-        return yaml.safe_load(f) or {}
+        try:
+            return yaml.load(f, Loader=_StrictLoader) or {}
+        except yaml.YAMLError as err:
+            raise ConfigError([f"{path}: not valid YAML: {err}"]) from None
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -127,6 +159,44 @@ def schema_errors(cfg: Any, schema: dict | None = None) -> list[str]:
     return msgs
 
 
+def coerce_strings(instance: Any, schema: dict, root: dict | None = None) -> Any:
+    """Values that arrive as strings where the schema wants something else
+    (Snakemake reads nested ``--config key={a: false}`` values as strings) are
+    read as YAML scalars when that makes them valid: ``'false'`` -> False,
+    ``'2'`` -> 2, ``'null'`` -> None (numbers, true, false and null only: not
+    YAML 1.1's yes/no/on/off). Strings the schema accepts stay strings.
+    Returns the (possibly new) instance; containers are changed in place."""
+    import jsonschema
+
+    root = root or schema
+    validator = jsonschema.Draft202012Validator(root)
+
+    def walk(inst, sch):
+        sch = _resolve(sch, root)
+        if isinstance(inst, dict):
+            props = sch.get("properties", {})
+            ap = sch.get("additionalProperties")
+            for k in list(inst):
+                sub = props.get(k, ap if isinstance(ap, dict) else None)
+                if sub is not None:
+                    inst[k] = walk(inst[k], sub)
+            return inst
+        if isinstance(inst, list) and isinstance(sch.get("items"), dict):
+            return [walk(v, sch["items"]) for v in inst]
+        if isinstance(inst, str) and not validator.evolve(schema=sch).is_valid(inst):
+            try:
+                parsed = yaml.safe_load(inst)
+            except yaml.YAMLError:
+                return inst
+            plain = isinstance(parsed, (int, float)) and not isinstance(parsed, bool) or \
+                inst.strip().lower() in ("true", "false", "null")  # not YAML 1.1's yes/no/on/off
+            if plain and validator.evolve(schema=sch).is_valid(parsed):
+                return parsed
+        return inst
+
+    return walk(instance, schema)
+
+
 def fill_defaults(instance: Any, schema: dict, root: dict) -> Any:
     """Fill schema ``default`` values into ``instance`` (in place) and return it."""
     schema = _resolve(schema, root)
@@ -200,6 +270,251 @@ def _check_model_source(ms: dict, key: str, base_dir, errs: list[str], allow_fro
         errs.append(f"key '{key}.spacing': only allowed with 'generator' or a .npy 'file'")
 
 
+#: Fewest cells along each axis of a model (the generators' minimum too).
+MIN_MODEL_CELLS = 8
+
+
+def file_fingerprint(path: str | os.PathLike) -> str | None:
+    """A short hash of the size and modification time of a file, or of every
+    file under a directory (a zarr store): a rerun trigger, so that rewriting
+    an input file reruns what was built from it. None if it does not exist."""
+    p = Path(path)
+    if not p.exists():
+        return None
+    files = [p] if p.is_file() else sorted(q for q in p.rglob("*") if q.is_file())
+    h = hashlib.sha256()
+    for q in files:
+        st = q.stat()
+        h.update(f"{q.relative_to(p) if q != p else ''}:{st.st_size}:{st.st_mtime_ns};".encode())
+    return h.hexdigest()[:16]
+
+
+def source_fingerprint(spec: dict | None, base_dir) -> str | None:
+    """:func:`file_fingerprint` of a model source's ``file`` (None without one)."""
+    if not spec or "file" not in spec:
+        return None
+    return file_fingerprint(resolve_path(spec["file"], base_dir))
+
+
+def _pair(v) -> tuple[float, float]:
+    return (float(v), float(v)) if not isinstance(v, (list, tuple)) else (float(v[0]), float(v[1]))
+
+
+def value_errors(vmin: float, vmax: float, n_bad: int, key: str, where: str,
+                 bounds=None, bounds_key: str | None = None) -> list[str]:
+    """What is wrong with a model's values (m/s): NaN/inf (``n_bad`` of them),
+    non-positive, or (with ``bounds``, the run's ``[vmin, vmax]``) outside the
+    bounds the inversion keeps its models in. ``key``/``where``: the config
+    key and the file (or stage) named in each message."""
+    errs = []
+    if n_bad:
+        errs.append(f"key '{key}': {where} holds {n_bad} NaN or inf value(s)")
+    if vmin <= 0:
+        errs.append(f"key '{key}': {where} has non-positive velocities (minimum {vmin:g} m/s)")
+    elif bounds is not None and (vmin < bounds[0] or vmax > bounds[1]):
+        errs.append(f"key '{key}': {where} spans {vmin:g}-{vmax:g} m/s, outside the run's bounds "
+                    f"[{bounds[0]:g}, {bounds[1]:g}] m/s ('{bounds_key}'): widen the bounds or give a "
+                    f"model inside them (an inversion model outside its bounds breaks the band grid's "
+                    f"time step and the projection)")
+    return errs
+
+
+def grid_errors(grid: dict, ref: dict, key: str, where: str, ref_where: str) -> list[str]:
+    """A model's grid (``{shape, spacing, origin}``) against the run's grid ``ref``."""
+    parts = []
+    if tuple(grid["shape"]) != tuple(ref["shape"]):
+        parts.append(f"shape {tuple(grid['shape'])} instead of {tuple(ref['shape'])}")
+    for name in ("spacing", "origin"):
+        a, b = np.asarray(grid[name], float), np.asarray(ref[name], float)
+        if not np.allclose(a, b, rtol=1e-6, atol=1e-6 * float(np.max(ref["spacing"]))):
+            parts.append(f"{name} {tuple(a.tolist())} m instead of {tuple(b.tolist())} m")
+    if not parts:
+        return []
+    return [f"key '{key}': {where} is not on the run's grid ({ref_where}): " + ", ".join(parts)
+            + ". Give a model on the same grid (resample it beforehand); nothing is resampled silently"]
+
+
+def model_info(spec: dict, base_dir, key: str, errs: list[str], read_values: bool = True) -> dict | None:
+    """The grid of a model source without building it: ``{shape, spacing,
+    origin}`` (cells, m, m) and, for a file (with ``read_values``), ``{vmin,
+    vmax, n_bad, where}``. Problems of the file (not 2-D, too small, NaN,
+    non-positive) are appended to ``errs``. None when the grid is not known
+    before the job runs (``from_true``, ``trend``: the true model's grid)."""
+    if "generator" in spec and "shape" in spec:
+        return {"shape": tuple(int(n) for n in spec["shape"]), "spacing": _pair(spec.get("spacing", 1.0)),
+                "origin": (0.0, 0.0), "where": f"the generated {spec['generator']} model"}
+    if "file" not in spec or base_dir is None:
+        return None
+    path = resolve_path(spec["file"], base_dir)
+    if not os.path.exists(path):
+        return None
+    where = f"the model file {spec['file']}"
+    try:
+        if path.endswith(".npy"):
+            arr = np.load(path, mmap_mode="r")
+            info = {"shape": tuple(arr.shape), "spacing": _pair(spec.get("spacing", 1.0)), "origin": (0.0, 0.0)}
+            values = arr if arr.ndim == 2 else None
+        else:
+            import xarray as xr
+
+            from .artifacts import configure_warnings
+
+            configure_warnings()
+            ds = xr.open_zarr(path, consolidated=False)
+            name = spec.get("variable") or ("vp" if "vp" in ds else next(iter(ds.data_vars), None))
+            if name not in ds:
+                errs.append(f"key '{key}.variable': {name!r} not in {spec['file']}; allowed values: "
+                            + ", ".join(map(str, ds.data_vars)))
+                return None
+            da = ds[name]
+            if tuple(da.dims) != ("z", "x"):
+                errs.append(f"key '{key}.file': {spec['file']}:{name} has dims {tuple(da.dims)}; expected ('z', 'x')")
+                return None
+            z, x = da["z"].values, da["x"].values
+            info = {"shape": tuple(da.shape),
+                    "spacing": (float(z[1] - z[0]) if z.size > 1 else 0.0, float(x[1] - x[0]) if x.size > 1 else 0.0),
+                    "origin": (float(z[0]), float(x[0]))}
+            values = da.values
+    except Exception as err:  # unreadable file: name it
+        errs.append(f"key '{key}.file': cannot read {spec['file']}: {err}")
+        return None
+    info["where"] = where
+    shape = info["shape"]
+    if len(shape) != 2 or min(shape) < MIN_MODEL_CELLS:
+        errs.append(f"key '{key}.file': {spec['file']} holds an array of shape {shape}; expected a 2-D "
+                    f"(z, x) model of at least {MIN_MODEL_CELLS} x {MIN_MODEL_CELLS} cells")
+        return None
+    if read_values:
+        v = np.asarray(values, dtype=np.float64)
+        fin = np.isfinite(v)
+        info.update(vmin=float(v[fin].min()) if fin.any() else np.nan,
+                    vmax=float(v[fin].max()) if fin.any() else np.nan, n_bad=int(v.size - fin.sum()))
+        errs.extend(value_errors(info["vmin"], info["vmax"], info["n_bad"], f"{key}.file", where))
+    return info
+
+
+def _extent(grid: dict) -> tuple[np.ndarray, np.ndarray]:
+    lo = np.asarray(grid["origin"], float)
+    return lo, lo + (np.asarray(grid["shape"]) - 1) * np.asarray(grid["spacing"], float)
+
+
+def acquisition_errors(acq: dict, grid: dict, where: str) -> list[str]:
+    """Sources and receivers of the config's ``acquisition`` that fall outside the model grid."""
+    lo, hi = _extent(grid)
+    tol = 1e-9 * max(float(np.abs(hi).max()), 1.0)
+    errs = []
+    if "n_shots" in acq:
+        for k in ("source_depth", "receiver_depth"):
+            if k in acq and acq[k] > hi[0] - lo[0] + tol:
+                errs.append(f"key 'acquisition.{k}': {acq[k]:g} m is below the bottom of the model "
+                            f"({hi[0] - lo[0]:g} m deep, {where})")
+        return errs
+    for k in ("sources", "receivers"):
+        pos = np.asarray(acq.get(k) or [], float).reshape(-1, 2)
+        bad = np.flatnonzero(np.any((pos < lo - tol) | (pos > hi + tol), axis=1))
+        if bad.size:
+            p = pos[bad[0]]
+            errs.append(f"key 'acquisition.{k}[{bad[0]}]': [z={p[0]:g}, x={p[1]:g}] m is outside the model "
+                        f"(z in [{lo[0]:g}, {hi[0]:g}] m, x in [{lo[1]:g}, {hi[1]:g}] m, {where})"
+                        + (f"; {bad.size} position(s) in all" if bad.size > 1 else ""))
+    return errs
+
+
+def record_errors(t_max: float, dt: float, delay: float, freq: float) -> list[str]:
+    """The record (``simulation.t_max`` s, time step ``dt``) against the source:
+    it must last at least one period of the wavelet's peak frequency past
+    the wavelet's peak ``delay`` (s), or the observed data hold nothing."""
+    nt = int(np.floor(t_max / dt + 1e-9)) + 1
+    need = delay + 1.0 / freq
+    if t_max < need or nt < 16:
+        return [f"key 'simulation.t_max': {t_max:g} s is too short: the wavelet peaks at {delay:.3g} s "
+                f"('wavelet.delay'), and the record must last at least one period (1/freq = {1 / freq:.3g} s) "
+                f"past it, {need:.3g} s, and 16 time steps (dt = {dt:.3g} s)"]
+    return []
+
+
+def physical_memory() -> int:
+    """Bytes of memory of this machine (a large number where it is unknown)."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        return 1 << 50
+
+
+#: The largest job holds about this many copies of the observed data
+#: (float32 data, the band filter's float64 copy, the band's data).
+DATA_COPIES_PER_JOB = 4.0
+
+
+def memory_errors(n_shots: int, n_receivers: int, nt: int, shape, dt: float,
+                  available: int | None = None) -> list[str]:
+    """Refuse a run whose data cannot fit in memory, with the figures."""
+    available = physical_memory() if available is None else available
+    data = 4.0 * n_shots * n_receivers * nt
+    need = DATA_COPIES_PER_JOB * data + 8.0 * 8 * float(np.prod(shape))
+    if need > 0.8 * available:
+        return [f"key 'simulation.t_max': {nt} time steps of dt = {dt:.3g} s: the observed data alone take "
+                f"{data / 1e9:.3g} GB ({n_shots} shots x {n_receivers} receivers x {nt} samples, float32) and "
+                f"a band job about {need / 1e9:.3g} GB, more than 80 % of this machine's "
+                f"{available / 1e9:.3g} GB; shorten simulation.t_max, set a larger simulation.dt or use "
+                f"fewer receivers"]
+    return []
+
+
+def run_dt(cfg: dict, grid: dict, vmax_model: float | None = None) -> float:
+    """The time step (s) the ``wavelet`` job will choose: ``simulation.dt``, or
+    the CFL-stable step on ``grid`` of the largest velocity a run may visit
+    (the runs' upper bounds and ``vmax_model``, the grid model's maximum when
+    known; :func:`fwi_core.inversion.choose_dt`)."""
+    sim = cfg["simulation"]
+    if sim["dt"]:
+        return float(sim["dt"])
+    vmax = max([inv["bounds"][1] for inv in cfg["runs"].values()] + ([vmax_model] if vmax_model else []))
+    return sim["cfl_safety"] * max_stable_dt(vmax, *grid["spacing"], sim["space_order"])
+
+
+def _check_files(cfg: dict, base_dir, errs: list[str]) -> None:
+    """Checks that need the input files: each model's grid and values, the
+    acquisition inside the grid, band frequencies below Nyquist, the record
+    length, memory."""
+    ref, ref_where = None, None
+    true = None
+    if "true_model" in cfg:
+        true = model_info(cfg["true_model"], base_dir, "true_model", errs)
+        if true is not None:
+            ref, ref_where = true, f"true_model: {true['where']}"
+    for name, inv in cfg["runs"].items():
+        key = f"runs.{name}.initial"
+        info = model_info(inv["initial"], base_dir, key, errs)
+        if info is None:
+            continue
+        if "vmin" in info and not info["n_bad"] and info["vmin"] > 0:
+            errs.extend(value_errors(info["vmin"], info["vmax"], 0, f"{key}.file", info["where"],
+                                     inv["bounds"], f"runs.{name}.bounds"))
+        if ref is None:
+            ref, ref_where = info, f"{key}: {info['where']}"
+        else:
+            errs.extend(grid_errors(info, ref, key, info["where"], ref_where))
+    if ref is None:
+        return
+    errs.extend(acquisition_errors(cfg["acquisition"], ref, ref_where))
+    dt = run_dt(cfg, ref, (true or ref).get("vmax"))
+    nyquist = 0.5 / dt
+    for name, inv in cfg["runs"].items():
+        for i, b in enumerate(inv["bands"]):
+            if b["fmax"] >= nyquist:
+                errs.append(f"key 'runs.{name}.bands[{i}].fmax': {b['fmax']:g} Hz is at or above the Nyquist "
+                            f"frequency {nyquist:.4g} Hz of the time step dt = {dt:.4g} s")
+    sim, wav = cfg["simulation"], cfg["wavelet"]
+    if wav["delay"] is not None:
+        errs.extend(record_errors(sim["t_max"], dt, wav["delay"], wav["freq"]))
+    acq = cfg["acquisition"]
+    n_rec = int(acq["n_receivers"]) if "n_receivers" in acq else len(acq.get("receivers") or [])
+    n_shots = int(acq["n_shots"]) if "n_shots" in acq else len(acq.get("sources") or [])
+    nt = int(np.floor(sim["t_max"] / dt + 1e-9)) + 1
+    errs.extend(memory_errors(n_shots, n_rec, nt, ref["shape"], dt))
+
+
 def _check_inversion(inv: dict, key: str, cfg: dict, base_dir, errs: list[str]) -> None:
     if "initial" not in inv:
         errs.append(f"key '{key}.initial': required (a model source: {', '.join(_SOURCE_KINDS)})")
@@ -227,30 +542,18 @@ def _check_inversion(inv: dict, key: str, cfg: dict, base_dir, errs: list[str]) 
     if ls["max_change"] < ls["first_change"]:
         errs.append(f"key '{key}.line_search.max_change': {ls['max_change']} must be >= first_change "
                     f"({ls['first_change']})")
-    names = misfit_names()
+    from . import misfits
+
+    names = misfits.names()
     name = inv["misfit"]["name"]
     if name not in names:
         errs.append(f"key '{key}.misfit.name': {name!r} is not allowed; allowed values: "
                     + ", ".join(repr(n) for n in names))
-
-
-def misfit_names() -> list[str]:
-    """Names in the misfit registry (works when this module is loaded stand-alone,
-    as the Snakefile does to avoid importing the whole engine)."""
-    try:
-        from . import misfits
-    except ImportError:
-        import importlib.util
-        import sys
-
-        mod = sys.modules.get("_fwi_core_misfits")
-        if mod is None:
-            spec = importlib.util.spec_from_file_location("_fwi_core_misfits", Path(__file__).with_name("misfits.py"))
-            mod = importlib.util.module_from_spec(spec)
-            sys.modules["_fwi_core_misfits"] = mod
-            spec.loader.exec_module(mod)
-        misfits = mod
-    return misfits.names()
+    elif inv["misfit"].get("params"):
+        try:
+            misfits.get(name, **inv["misfit"]["params"])
+        except (ValueError, TypeError) as err:
+            errs.append(f"key '{key}.misfit.params': {err}")
 
 
 def validate(cfg: dict, base_dir: str | os.PathLike | None = None, schema: dict | None = None) -> dict:
@@ -262,6 +565,7 @@ def validate(cfg: dict, base_dir: str | os.PathLike | None = None, schema: dict 
     schema = schema or load_schema()
     if not isinstance(cfg, dict):
         raise ConfigError([f"<top level>: expected a mapping, got {type(cfg).__name__}"])
+    cfg = coerce_strings(copy.deepcopy(cfg), schema)
     errs = schema_errors(cfg, schema)
     if errs:
         raise ConfigError(errs)
@@ -302,10 +606,14 @@ def validate(cfg: dict, base_dir: str | os.PathLike | None = None, schema: dict 
         _check_inversion(inv, f"runs.{name}", cfg, base_dir, errs)
     if errs:
         raise ConfigError(errs)
+    _check_files(cfg, base_dir, errs)
+    if errs:
+        raise ConfigError(errs)
     return cfg
 
 
 def validate_file(path: str | os.PathLike, base_dir=None) -> dict:
+    """Validate a YAML config file (duplicate keys are errors too)."""
     return validate(load_yaml(path), base_dir=base_dir)
 
 
@@ -340,11 +648,6 @@ JOB_START_SECONDS = 2.0
 #: trials, and the illumination pass, misfit and diagnostics).
 CELL_UPDATES_PER_SECOND = 9e8
 FORWARDS_PER_SHOT = 8.5
-#: Fewest points per wavelength (at the wavelet's useful maximum frequency and
-#: the minimum velocity) below which numerical dispersion becomes visible, per
-#: space order (the engine's rule, :mod:`fwi_core.stability`; here so that job
-#: planning can estimate band grids without loading the engine).
-MIN_POINTS_PER_WAVELENGTH = {2: 10.0, 4: 6.0, 6: 5.0, 8: 4.0}
 #: A band's useful maximum frequency over its ``fmax`` (1.19-1.27 measured on
 #: the band wavelets of the Marmousi2 schedule), for planning only.
 USEFUL_FREQUENCY_FACTOR = 1.25
@@ -402,32 +705,15 @@ def shot_groups(n_shots: int, shots_per_job: int) -> list[list[int]]:
     return [list(range(i, min(i + spj, n_shots))) for i in range(0, n_shots, spj)]
 
 
-def model_shape(spec: dict, base_dir=None) -> tuple[tuple[int, int], tuple[float, float]] | None:
-    """Grid shape and spacing of a model source without building it (None if unknown)."""
-    if "generator" in spec and "shape" in spec:
-        sp = spec.get("spacing", 1.0)
-        sp = (float(sp), float(sp)) if not isinstance(sp, list) else (float(sp[0]), float(sp[1]))
-        return (int(spec["shape"][0]), int(spec["shape"][1])), sp
-    if "file" in spec:
-        path = resolve_path(spec["file"], base_dir)
-        if path.endswith(".npy"):
-            import numpy as np
-
-            shape = np.load(path, mmap_mode="r").shape
-            sp = spec["spacing"]
-            sp = (float(sp), float(sp)) if not isinstance(sp, list) else (float(sp[0]), float(sp[1]))
-            return (int(shape[0]), int(shape[1])), sp
-        import warnings
-
-        import zarr
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            g = zarr.open_group(path, mode="r")
-            name = spec.get("variable") or ("vp" if "vp" in g else None)
-            arr = g[name]
-            z, x = g["z"][:2], g["x"][:2]
-        return (int(arr.shape[0]), int(arr.shape[1])), (float(z[1] - z[0]), float(x[1] - x[0]))
+def run_grid(cfg: dict, base_dir=None) -> dict | None:
+    """The grid every model of the run is on (``{shape, spacing, origin}``,
+    cells, m, m): the true model's, else the first run's initial model's that
+    is known before any job runs (None if none is)."""
+    sources = ([cfg["true_model"]] if "true_model" in cfg else []) + [inv["initial"] for inv in cfg["runs"].values()]
+    for spec in sources:
+        info = model_info(spec, base_dir, "", [], read_values=False)
+        if info is not None:
+            return info
     return None
 
 
@@ -449,14 +735,8 @@ def plan(cfg: dict, base_dir=None, cores: int = 1) -> dict:
     consecutive band indices, see :func:`band_chunks`)."""
     acq = cfg["acquisition"]
     n_shots = int(acq["n_shots"]) if "n_shots" in acq else len(acq["sources"])
-    grid = None
-    if "true_model" in cfg:
-        grid = model_shape(cfg["true_model"], base_dir)
-    if grid is None:
-        for inv in cfg["runs"].values():
-            grid = model_shape(inv["initial"], base_dir)
-            if grid:
-                break
+    info = run_grid(cfg, base_dir)
+    grid = (info["shape"], info["spacing"]) if info else None
     ex = cfg["execution"]
     spj, fuse = ex["shots_per_job"], ex["fuse_bands"]
     band_seconds = iteration_seconds = None

@@ -218,6 +218,45 @@ def from_source(spec: dict, base_dir=None, true_model: xr.DataArray | None = Non
     return vp
 
 
+def grid_of(vp: xr.DataArray) -> dict:
+    """``{shape, spacing, origin}`` of a model (cells, m, m)."""
+    return {"shape": tuple(vp.shape), "spacing": spacing_of(vp), "origin": (float(vp.z[0]), float(vp.x[0]))}
+
+
+def check_entry(vp: xr.DataArray, key: str, where: str, bounds=None, bounds_key: str | None = None,
+                like: xr.DataArray | None = None, like_where: str | None = None) -> None:
+    """The checks every model entering a run passes, whatever its source: 2-D
+    of at least :data:`fwi_core.config.MIN_MODEL_CELLS` cells a side, finite,
+    positive, within the run's ``bounds`` (m/s) when given, and on the grid of
+    ``like`` (the true model) when given. Raises ``ValueError`` naming the
+    config ``key`` and ``where`` the model came from (file or source)."""
+    from .config import MIN_MODEL_CELLS, ConfigError, grid_errors, value_errors
+
+    if vp.ndim != 2 or min(vp.shape) < MIN_MODEL_CELLS:
+        raise ConfigError([f"key '{key}': {where} has shape {tuple(vp.shape)}; expected a 2-D (z, x) model "
+                           f"of at least {MIN_MODEL_CELLS} x {MIN_MODEL_CELLS} cells"])
+    v = np.asarray(vp.values, np.float64)
+    fin = np.isfinite(v)
+    vmin = float(v[fin].min()) if fin.any() else float("nan")
+    vmax = float(v[fin].max()) if fin.any() else float("nan")
+    errs = value_errors(vmin, vmax, int(v.size - fin.sum()), key, where, bounds, bounds_key)
+    if like is not None:
+        errs += grid_errors(grid_of(vp), grid_of(like), key, where, like_where or "the true model")
+    if errs:
+        raise ConfigError(errs)
+
+
+def source_description(spec: dict) -> str:
+    """How a config model source names its model in messages."""
+    if "file" in spec:
+        return f"the model file {spec['file']}"
+    if "generator" in spec:
+        return f"the generated {spec['generator']} model"
+    if "from_true" in spec:
+        return "the smoothed true model"
+    return "the v(z) trend model"
+
+
 def relative_error(vp: xr.DataArray, vp_true: xr.DataArray) -> float:
     """||vp - vp_true||_2 / ||vp_true||_2."""
     a = vp.values.astype(np.float64)

@@ -6,25 +6,12 @@ import warnings
 import numpy as np
 import xarray as xr
 
-from .config import MIN_POINTS_PER_WAVELENGTH  # the engine's dispersion rule (defined with job planning)
 from .grid import check_model
-from .stencils import second_derivative
+from .stencils import MIN_POINTS_PER_WAVELENGTH, max_stable_dt  # noqa: F401  (public here too)
 
 
 class DispersionWarning(UserWarning):
     """The grid samples the shortest wavelength too coarsely for the stencil."""
-
-
-def max_stable_dt(vmax: float, dz: float, dx: float, space_order: int) -> float:
-    """Largest stable dt (s) of the leapfrog scheme for this stencil and vmax.
-
-    Von Neumann: ``dt <= 2 / (vmax * sqrt(S * (1/dz^2 + 1/dx^2)))`` with ``S``
-    the largest eigenvalue of the 1-D second-derivative stencil (sum of the
-    absolute coefficients).
-    """
-    c = second_derivative(space_order)
-    s = abs(c[0]) + 2.0 * np.abs(c[1:]).sum()
-    return float(2.0 / (vmax * np.sqrt(s * (1.0 / dz ** 2 + 1.0 / dx ** 2))))
 
 
 def stable_dt(vp: xr.DataArray, space_order: int = 8, safety: float = 0.9) -> float:

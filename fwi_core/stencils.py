@@ -12,6 +12,11 @@ from functools import lru_cache
 import numpy as np
 
 SPACE_ORDERS = (2, 4, 6, 8)
+#: Fewest points per wavelength (at the wavelet's useful maximum frequency and
+#: the minimum velocity) below which numerical dispersion becomes visible, per
+#: space order: the engine's dispersion rule (:mod:`fwi_core.stability`), also
+#: used by job planning and config validation without loading the engine.
+MIN_POINTS_PER_WAVELENGTH = {2: 10.0, 4: 6.0, 6: 5.0, 8: 4.0}
 
 
 def check_space_order(space_order: int) -> int:
@@ -61,3 +66,15 @@ def first_derivative(space_order: int) -> np.ndarray:
     """Coefficients ``[0, c_1, .., c_r]`` of the central first derivative (float64)."""
     r = check_space_order(space_order)
     return np.array([float(x) for x in _taylor_coefficients(r, 1)])
+
+
+def max_stable_dt(vmax: float, dz: float, dx: float, space_order: int) -> float:
+    """Largest stable dt (s) of the leapfrog scheme for this stencil and vmax (m/s).
+
+    Von Neumann: ``dt <= 2 / (vmax * sqrt(S * (1/dz^2 + 1/dx^2)))`` with ``S``
+    the largest eigenvalue of the 1-D second-derivative stencil (sum of the
+    absolute coefficients); ``dz``, ``dx`` in metres.
+    """
+    c = second_derivative(space_order)
+    s = abs(c[0]) + 2.0 * np.abs(c[1:]).sum()
+    return float(2.0 / (vmax * np.sqrt(s * (1.0 / dz ** 2 + 1.0 / dx ** 2))))

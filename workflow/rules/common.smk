@@ -35,6 +35,11 @@ def band_cfg(run, b):
     return run_cfg(run)["bands"][int(b)]
 
 
+def band_filter(run, b):
+    """What a band's data depend on: its filter (not its iterations or max_offset)."""
+    return {k: v for k, v in band_cfg(run, b).items() if k in ("fmin", "fmax", "order")}
+
+
 def n_iter(run, b):
     return int(band_cfg(run, b)["iterations"])
 

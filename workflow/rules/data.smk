@@ -7,7 +7,7 @@ rule true_model:
     output:
         directory(f"{R}/data/true_model.zarr"),
     params:
-        spec=spec(CFG.get("true_model")),
+        spec=spec(CFG.get("true_model"), fwicfg.source_fingerprint(CFG.get("true_model"), PROJECT)),
     log:
         f"{R}/logs/data/true_model.log",
     script:
@@ -20,7 +20,8 @@ rule initial_model:
     output:
         directory(f"{R}/{{run}}/initial_model.zarr"),
     params:
-        spec=lambda w: spec(run_cfg(w.run)["initial"]),
+        spec=lambda w: spec(run_cfg(w.run)["initial"], run_cfg(w.run)["bounds"],
+                            fwicfg.source_fingerprint(run_cfg(w.run)["initial"], PROJECT)),
     log:
         f"{R}/logs/{{run}}/initial_model.log",
     script:
@@ -63,6 +64,9 @@ rule observed:
         directory(f"{R}/data/observed.zarr"),
     params:
         spec=spec(CFG["observed"], CFG["simulation"]),
+        # rewriting the observed store reruns this job (and what was built from it)
+        stamp=fwicfg.file_fingerprint(fwicfg.resolve_path(CFG["observed"]["path"], PROJECT))
+        if CFG["observed"]["source"] == "zarr" else None,
     threads: _CORES
     log:
         f"{R}/logs/data/observed.log",
@@ -78,7 +82,7 @@ rule band_data:
     output:
         directory(f"{R}/{{run}}/band{{b}}/data.zarr"),
     params:
-        spec=lambda w: spec(band_cfg(w.run, w.b), run_cfg(w.run)["filter_order"], CFG["simulation"],
+        spec=lambda w: spec(band_filter(w.run, w.b), run_cfg(w.run)["filter_order"], CFG["simulation"],
                             run_cfg(w.run)["bounds"]),
     log:
         f"{R}/logs/{{run}}/band{{b}}/data.log",

@@ -2,6 +2,7 @@
 import json
 import logging
 import os
+import signal
 import sys
 import time
 
@@ -11,7 +12,11 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 from fwi_core import artifacts  # noqa: E402  (also filters the zarr warnings)
-from fwi_core.config import config_hash  # noqa: E402
+from fwi_core.config import ConfigError, config_hash  # noqa: E402
+
+#: Errors that are the user's to fix (a config key, an input file, a damaged
+#: artifact): the job log shows their message, not a traceback.
+USER_ERRORS = (ConfigError, getattr(artifacts, "DamagedArtifactError", ConfigError))
 
 
 def process_age() -> float | None:
@@ -50,13 +55,16 @@ class Job:
             numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
         except Exception:
             pass
-        where = " ".join(f"{k}={v}" for k, v in (("run", self.run), ("band", self.band),
-                                                ("iter", self.iteration)) if v is not None)
-        if self.shots:
-            where += f" shots={self.shots[0]}-{self.shots[-1]}"
         self.log = logging.getLogger(stage)
         self.log.setLevel(logging.INFO)
-        fmt = logging.Formatter(f"%(asctime)s [{stage}{' ' + where if where else ''}] %(message)s", "%H:%M:%S")
+        job = self
+
+        class _Where(logging.Formatter):  # the prefix follows job.band / job.iteration (fused jobs)
+            def format(self, record):
+                record.where = job.where()
+                return super().format(record)
+
+        fmt = _Where("%(asctime)s [%(where)s] %(message)s", "%H:%M:%S")
         handlers = [logging.StreamHandler(sys.stderr)]
         if smk.log:
             os.makedirs(os.path.dirname(str(smk.log[0])) or ".", exist_ok=True)
@@ -64,9 +72,33 @@ class Job:
         for h in handlers:
             h.setFormatter(fmt)
             self.log.addHandler(h)
+        sys.excepthook = self._excepthook
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, self._interrupted)
         age = process_age()
         if age is not None:
             self.log.info(f"started in {age:.2f} s (interpreter, Snakemake preamble, imports)")
+
+    def where(self) -> str:
+        """The log prefix: stage, run, band, iteration, shots."""
+        parts = [self.stage] + [f"{k}={v}" for k, v in (("run", self.run), ("band", self.band),
+                                                        ("iter", self.iteration)) if v is not None]
+        if self.shots:
+            parts.append(f"shots={self.shots[0]}-{self.shots[-1]}")
+        return " ".join(parts)
+
+    def _excepthook(self, kind, err, tb):
+        if issubclass(kind, USER_ERRORS):
+            self.log.error(f"stopped: {err}")
+            return
+        sys.__excepthook__(kind, err, tb)
+
+    def _interrupted(self, signum, frame):
+        """Ctrl-C / SIGTERM: stop without a traceback. Artifacts are written
+        atomically, so nothing half-written is left; Snakemake reruns this job."""
+        self.log.warning(f"interrupted ({signal.Signals(signum).name}): stopping; this job's outputs are "
+                         f"incomplete and a later `snakemake` run redoes it")
+        raise SystemExit(128 + signum)  # `finally` blocks remove temporary stores
 
     def attrs(self, **extra):
         """Provenance; ``elapsed_s`` is the compute since this job's previous
