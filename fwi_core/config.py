@@ -506,8 +506,10 @@ def _check_files(cfg: dict, base_dir, errs: list[str]) -> None:
                 errs.append(f"key 'runs.{name}.bands[{i}].fmax': {b['fmax']:g} Hz is at or above the Nyquist "
                             f"frequency {nyquist:.4g} Hz of the time step dt = {dt:.4g} s")
     sim, wav = cfg["simulation"], cfg["wavelet"]
-    if wav["delay"] is not None:
-        errs.extend(record_errors(sim["t_max"], dt, wav["delay"], wav["freq"]))
+    # the automatic delay (null) is 1.5/freq plus the band filter's precursor:
+    # checked here with its lower bound, exactly in the wavelet job
+    delay = wav["delay"] if wav["delay"] is not None else 1.5 / wav["freq"]
+    errs.extend(record_errors(sim["t_max"], dt, delay, wav["freq"]))
     acq = cfg["acquisition"]
     n_rec = int(acq["n_receivers"]) if "n_receivers" in acq else len(acq.get("receivers") or [])
     n_shots = int(acq["n_shots"]) if "n_shots" in acq else len(acq.get("sources") or [])

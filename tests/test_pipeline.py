@@ -48,9 +48,9 @@ def _write_cfg(d: Path, cfg: dict) -> Path:
     return p
 
 
-def _smk(d: Path, *args, check=True, timeout=900):
+def _smk(d: Path, *args, check=True, timeout=900, env=None):
     r = subprocess.run(SMK + ["-d", str(d), "--configfile", str(d / "config.yaml"), *args],
-                       capture_output=True, text=True, timeout=timeout)
+                       capture_output=True, text=True, timeout=timeout, env=env)
     if check and r.returncode != 0:
         raise AssertionError(f"snakemake failed ({r.returncode}):\n{r.stdout[-3000:]}\n{r.stderr[-6000:]}")
     return r
@@ -104,12 +104,16 @@ def short_run(tmp_path_factory):
 
 @pytest.mark.slow
 def test_kill_and_resume_is_bitwise_equal(short_run, tmp_path):
+    """Killed and resumed from an empty numba cache (a fresh clone): the
+    killed jobs compile the kernels, the resumed ones load them from the
+    cache; the final model equals the uninterrupted run's bitwise."""
     cfg, d_ref = SHORT, short_run
     d = tmp_path / "killed"
     _write_cfg(d, cfg)
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba_cache")}
     target = d / "results" / "small" / "band0" / "iter0" / "model.zarr"
     p = subprocess.Popen(SMK + ["-d", str(d), "--configfile", str(d / "config.yaml"), "--cores", "2"],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, env=env)
     t0 = time.time()
     while not target.exists() and p.poll() is None and time.time() - t0 < 600:
         time.sleep(0.2)
@@ -117,9 +121,33 @@ def test_kill_and_resume_is_bitwise_equal(short_run, tmp_path):
     os.killpg(p.pid, signal.SIGKILL)  # hard kill, jobs included
     p.wait()
     assert not (d / "results" / "small" / "final_model.zarr").exists()
-    _smk(d, "--unlock")
-    _smk(d, "--cores", "2")  # rerun-incomplete comes from the workflow profile
+    assert any((tmp_path / "numba_cache").rglob("*.nbi")), "the killed jobs compiled nothing into the cache"
+    _smk(d, "--unlock", env=env)
+    _smk(d, "--cores", "2", env=env)  # rerun-incomplete comes from the workflow profile
     np.testing.assert_array_equal(_final(d), _final(d_ref))
+    assert not list((d / "results").rglob(".*.tmp-*")), "temporary stores of the killed jobs left behind"
+
+
+@pytest.mark.slow
+def test_damaged_artifacts_are_refused_by_name(short_run, tmp_path):
+    """A chunk missing from an iteration's model or gradient: the job that
+    reads it stops and names the store, instead of writing NaN on."""
+    import shutil
+
+    d = tmp_path / "damaged"
+    shutil.copytree(short_run, d, symlinks=True)
+    res = d / "results" / "small"
+    for store, rule in (("band1/iter1/model.zarr", "final_model"), ("band1/iter0/gradient.zarr", "direction")):
+        chunks = [c for c in (res / store).rglob("*") if c.is_file() and "c" in c.relative_to(res / store).parts]
+        assert chunks, f"no chunk files found in {store}"
+        max(chunks, key=lambda c: c.stat().st_size).unlink()
+        r = _smk(d, "--cores", "2", "--forcerun", rule, check=False)
+        out = r.stdout + r.stderr
+        assert r.returncode != 0, f"a damaged {store} was read without an error"
+        assert store in out, out[-3000:]
+    final = res / "final_model.zarr"
+    if final.exists():
+        assert np.isfinite(_final(d)).all()
 
 
 @pytest.mark.slow
@@ -214,3 +242,31 @@ def test_dry_run_planning_time(tmp_path):
     dt = time.perf_counter() - t0
     print(f"\ndry run 5x20x100 (10 shots/job): {dt:.1f} s")
     assert dt < 60
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_a_fused_job_cleanly_and_a_rerun_completes(tmp_path):
+    """Ctrl-C (SIGINT to the whole process group, as a terminal sends it):
+    the fused job logs that it was interrupted, without a traceback, and a
+    plain rerun finishes the inversion; its log prefix names each band."""
+    cfg = copy.deepcopy(SHORT)
+    cfg["execution"] = {"shots_per_job": "auto", "threads": 1, "fuse_bands": True}
+    d = tmp_path / "sigint"
+    _write_cfg(d, cfg)
+    log = d / "results" / "logs" / "small" / "band0" / "bands0_1.log"
+    p = subprocess.Popen(SMK + ["-d", str(d), "--configfile", str(d / "config.yaml"), "--cores", "2"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    t0 = time.time()
+    while p.poll() is None and time.time() - t0 < 600:
+        if log.exists() and "iteration 0" in log.read_text():
+            break
+        time.sleep(0.2)
+    os.killpg(p.pid, signal.SIGINT)
+    p.wait(timeout=300)
+    text = log.read_text()
+    assert "interrupted (SIGINT)" in text, text[-2000:]
+    assert "Traceback" not in text and "KeyboardInterrupt" not in text
+    _smk(d, "--cores", "2")
+    assert (d / "results" / "small" / "final_model.zarr").exists()
+    text = log.read_text()
+    assert "[invert_band run=small band=1 iter=0]" in text and "[invert_band run=small band=0 iter=1]" in text
