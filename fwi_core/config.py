@@ -1,8 +1,10 @@
 """Configuration of the FWI workflow: schema validation with clear messages,
 default filling, resolution of named runs, and a stable config hash.
 
-The schema lives in ``workflow/schemas/config.schema.yaml`` (JSON schema written
-as YAML, ``additionalProperties: false`` everywhere). :func:`validate` returns a
+The schema is package data, ``fwi_core/config.schema.yaml`` (JSON schema
+written as YAML, ``additionalProperties: false`` everywhere), and the one
+source of defaults and allowed values: :func:`defaults` gives a block's
+defaults to the library (``inversion.settings``, ``precondition.build``). :func:`validate` returns a
 normalised copy of the config in which
 
 - every default of the schema is filled in,
@@ -28,7 +30,7 @@ import yaml
 
 from .stencils import MIN_POINTS_PER_WAVELENGTH, SPACE_ORDERS, max_stable_dt
 
-SCHEMA_PATH = Path(__file__).resolve().parent.parent / "workflow" / "schemas" / "config.schema.yaml"
+SCHEMA_PATH = Path(__file__).resolve().parent / "config.schema.yaml"
 
 
 class ConfigError(ValueError):
@@ -39,9 +41,32 @@ class ConfigError(ValueError):
         super().__init__("invalid configuration:\n  - " + "\n  - ".join(self.errors))
 
 
+_SCHEMA: dict | None = None
+
+
 def load_schema(path: str | os.PathLike | None = None) -> dict:
-    with open(path or SCHEMA_PATH) as f:
-        return yaml.safe_load(f)
+    """The config schema (a fresh copy; read once per process)."""
+    global _SCHEMA
+    if path is not None:
+        with open(path) as f:
+            return yaml.safe_load(f)
+    if _SCHEMA is None:
+        with open(SCHEMA_PATH) as f:
+            _SCHEMA = yaml.safe_load(f)
+    return copy.deepcopy(_SCHEMA)
+
+
+def defaults(block: str) -> dict:
+    """The schema's defaults of a config block: ``"inversion"`` (a run's
+    settings), ``"simulation"``, ``"precondition"``, ``"execution"``, ..."""
+    schema = load_schema()
+    if block == "inversion":
+        sub = schema["$defs"]["inversion"]
+    elif block in schema["properties"]:
+        sub = schema["properties"][block]
+    else:
+        sub = _resolve(schema["$defs"]["inversion"], schema)["properties"][block]
+    return fill_defaults({}, sub, schema)
 
 
 class _StrictLoader(yaml.SafeLoader):

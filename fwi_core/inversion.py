@@ -26,24 +26,15 @@ import numpy as np
 import xarray as xr
 
 from . import conditioning as cond_mod
+from . import config
 from .diagnostics import cycle_skip_risk, merge_risks, risk_from_dataset, risk_to_dataset
 from . import bandgrid, optimize
 from . import precondition as precond_mod
 
-DEFAULTS: dict[str, Any] = {
-    "filter_order": 4,
-    "misfit": {"name": "l2", "params": {}},
-    "optimizer": {"method": "lbfgs", "memory": 5, "nlcg_beta": "pr"},
-    "line_search": {"trials": [0.5, 1.0, 2.0], "first_change": 0.03, "max_change": 0.1, "c1": 1e-4,
-                    "grow": 2.0, "shrink": 0.25},
-    "precondition": {"illumination": True, "water_level": 0.01, "smoothing": 0.25, "mask_water": True,
-                     "water_velocity": 1500.0, "mask_radius": 60.0, "mask_taper": 60.0},
-    "bounds": [1400.0, 5000.0],
-    "conditioning": {},
-    "cycle_skip_threshold": 0.2,
-}
-SIM_DEFAULTS = {"space_order": 8, "pml_width": 20, "free_surface": False, "dtype": "float32",
-                "cfl_safety": 0.8, "band_grids": True}
+#: A run's settings and the simulation block with the schema's defaults
+#: (``fwi_core/config.schema.yaml``, the one source of defaults).
+DEFAULTS: dict[str, Any] = config.defaults("inversion")
+SIM_DEFAULTS: dict[str, Any] = {k: v for k, v in config.defaults("simulation").items() if k not in ("t_max", "dt")}
 
 
 def settings(inv: dict | None = None) -> dict:

@@ -20,6 +20,7 @@ import numpy as np
 import xarray as xr
 from scipy.ndimage import gaussian_filter
 
+from .config import defaults
 from .models import WATER_VELOCITY, spacing_of, water_rows
 
 
@@ -109,8 +110,7 @@ def illumination_weight(illum: np.ndarray, water_level: float) -> np.ndarray:
 def build(vp: xr.DataArray, illum=None, sources=None, receivers=None, fmax: float | None = None,
           cfg: dict | None = None) -> Preconditioner:
     """The preconditioner of one iteration from the precondition config block."""
-    cfg = {"illumination": True, "water_level": 0.01, "smoothing": 0.25, "mask_water": True,
-           "water_velocity": WATER_VELOCITY, "mask_radius": 60.0, "mask_taper": 60.0, **(cfg or {})}
+    cfg = {**defaults("precondition"), **(cfg or {})}
     mask = build_mask(vp, sources, receivers, cfg["mask_water"], cfg["water_velocity"],
                       cfg["mask_radius"], cfg["mask_taper"])
     sw = None
