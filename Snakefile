@@ -69,6 +69,14 @@ else:                   # one job per shot group and stage
 include: "workflow/rules/report.smk"
 
 
+onstart:
+    # temporary stores that jobs killed in an earlier run left behind
+    from fwi_core.artifacts import remove_stale
+
+    for _p in remove_stale(CFG["results"]):
+        sys.stderr.write(f"removed {_p} (left by a killed job)\n")
+
+
 rule all:
     input:
         final_targets(),

@@ -242,3 +242,26 @@ def test_rewritten_input_files_rerun_what_depends_on_them(tmp_path):
         assert not _nothing_to_do(r), f"rewriting {f.name} planned nothing"
         assert ("true_model" if f is true else "initial_model") in r.stdout + r.stderr
         assert _smk(tmp_path, *args, *targets).returncode == 0
+
+
+# ----------------------------------------------------------------------------- 14.2: observed data in ms
+def test_observed_store_in_milliseconds_stops_the_observed_job(tmp_path):
+    import xarray as xr
+
+    from fwi_core import artifacts
+
+    c = fc.load_yaml(ROOT / "config" / "config.yaml")
+    del c["true_model"]
+    init = _true_npy(tmp_path, models.smooth(models.geology((60, 160), 20.0, seed=3), 300.0).values, "init.npy")
+    c["inversion"]["initial"] = {"file": str(init), "spacing": 20.0}
+    t_ms = 1000.0 * 0.002 * np.arange(1101)      # 0-2.2 s, written in milliseconds
+    d = np.random.default_rng(0).standard_normal((8, 80, t_ms.size)).astype(np.float32)
+    artifacts.write(xr.DataArray(d, dims=("shot", "receiver", "time"), coords={"time": t_ms}, name="data"),
+                    tmp_path / "field.zarr")
+    c["observed"] = {"source": "zarr", "path": str(tmp_path / "field.zarr")}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(c))
+    r = _smk(tmp_path, "--configfile", str(tmp_path / "c.yaml"), "--cores", "1", "results/data/observed.zarr")
+    log = (tmp_path / "results" / "logs" / "data" / "observed.log").read_text()
+    assert r.returncode != 0
+    assert "milliseconds" in log and "field.zarr" in log and "Traceback" not in log
+    assert not (tmp_path / "results" / "data" / "observed.zarr").exists()

@@ -16,7 +16,7 @@ from fwi_core.config import ConfigError, config_hash  # noqa: E402
 
 #: Errors that are the user's to fix (a config key, an input file, a damaged
 #: artifact): the job log shows their message, not a traceback.
-USER_ERRORS = (ConfigError, getattr(artifacts, "DamagedArtifactError", ConfigError))
+USER_ERRORS = (ConfigError, artifacts.DamagedArtifactError)
 
 
 def process_age() -> float | None:
