@@ -36,7 +36,15 @@ from numba import njit, prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-_OPTS = dict(cache=True, fastmath=True, error_model="numpy", boundscheck=False)
+# fastmath without `reassoc`: with reassociation and `nsz` together, the code
+# LLVM gives a kernel in the process that compiles it differs from the code
+# the same process writes to numba's cache, so a run's bits depended on
+# whether its kernels were just compiled or loaded (2.5e-7 relative in a
+# forward; issue 14). Without `reassoc` both are the same code, and the
+# stencils lose nothing (they vectorise over independent cells, no
+# reductions): docs/engine.md, tests/test_reproducibility.py.
+FASTMATH = frozenset({"contract", "nnan", "ninf", "nsz", "arcp", "afn"})
+_OPTS = dict(cache=True, fastmath=set(FASTMATH), error_model="numpy", boundscheck=False)
 R = 4  # stencil radius of the highest order; lower orders carry zero outer coefficients
 
 
