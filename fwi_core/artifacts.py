@@ -207,9 +207,9 @@ def acquisition_to_dataset(acq) -> xr.Dataset:
 
 
 def acquisition_from_dataset(ds: xr.Dataset):
-    import fwi_core as fwi
+    from .acquisition import Acquisition
 
-    return fwi.Acquisition(sources=ds["sources"].values, receivers=ds["receivers"].values)
+    return Acquisition(sources=ds["sources"].values, receivers=ds["receivers"].values)
 
 
 # ----------------------------------------------------------------------------- observed data

@@ -380,12 +380,13 @@ def model_info(spec: dict, base_dir, key: str, errs: list[str], read_values: boo
             info = {"shape": tuple(arr.shape), "spacing": _pair(spec.get("spacing", 1.0)), "origin": (0.0, 0.0)}
             values = arr if arr.ndim == 2 else None
         else:
+            import warnings
+
             import xarray as xr
 
-            from .artifacts import configure_warnings
-
-            configure_warnings()
-            ds = xr.open_zarr(path, consolidated=False)
+            with warnings.catch_warnings():  # zarr's notes on a store without consolidated metadata
+                warnings.simplefilter("ignore")
+                ds = xr.open_zarr(path, consolidated=False)
             name = spec.get("variable") or ("vp" if "vp" in ds else next(iter(ds.data_vars), None))
             if name not in ds:
                 errs.append(f"key '{key}.variable': {name!r} not in {spec['file']}; allowed values: "

@@ -92,20 +92,20 @@ def time_axis(dt: float, t_max: float) -> np.ndarray:
 
 def choose_dt(vp: xr.DataArray, vmax: float, space_order: int = 8, safety: float = 0.8) -> float:
     """A stable dt for every model the inversion may visit (velocities up to ``vmax``)."""
-    import fwi_core as fwi
+    from .stability import stable_dt
 
     vmax = max(float(vp.max()), float(vmax))
-    return float(fwi.stable_dt(vp.copy(data=np.full(vp.shape, vmax, vp.dtype)), space_order=space_order,
+    return float(stable_dt(vp.copy(data=np.full(vp.shape, vmax, vp.dtype)), space_order=space_order,
                                safety=safety))
 
 
 def source_wavelet(freq: float, dt: float, nt: int, delay: float | None = None) -> xr.DataArray:
     """Ricker wavelet ``(nt,)`` of peak frequency ``freq`` (Hz) peaking at
     ``delay`` s (default ``1.5 / freq``; see :func:`wavelet_delay`)."""
-    import fwi_core as fwi
+    from .wavelets import ricker
 
     delay = 1.5 / float(freq) if delay is None else float(delay)
-    w = np.asarray(fwi.ricker(freq=freq, dt=dt, nt=nt, peak_time=delay), np.float64)
+    w = np.asarray(ricker(freq=freq, dt=dt, nt=nt, peak_time=delay), np.float64)
     return xr.DataArray(w, dims=("time",), coords={"time": dt * np.arange(nt)}, name="wavelet",
                         attrs={"type": "ricker", "freq": float(freq), "dt": float(dt), "delay": delay})
 
@@ -131,10 +131,10 @@ def wavelet_delay(freq: float, dt: float, band: dict | None = None, order: int =
 def model_data(vp: xr.DataArray, acq, wavelet: xr.DataArray, sim: dict | None = None,
                num_threads: int | None = None) -> xr.DataArray:
     """Synthetic observed data of ``vp`` (all shots), ``("shot", "receiver", "time")``."""
-    import fwi_core as fwi
+    from .propagation import forward
 
     dt = float(wavelet.attrs.get("dt", wavelet.time[1] - wavelet.time[0]))
-    d = fwi.forward(vp, acq, wavelet.values, dt=dt, nt=wavelet.sizes["time"], **engine_kwargs(sim),
+    d = forward(vp, acq, wavelet.values, dt=dt, nt=wavelet.sizes["time"], **engine_kwargs(sim),
                     num_threads=None if num_threads is None else engine_threads(num_threads))
     return d.rename("data")
 
@@ -203,11 +203,11 @@ def band_forward(vp: xr.DataArray, acq, wavelet: xr.DataArray, sim: dict | None,
                  num_threads: int | None = None) -> xr.DataArray:
     """Shot records of ``vp`` for a band (all shots of ``acq``; ``wavelet``
     ``(time,)`` or ``(shot, time)`` for them), on the band's grid and time step."""
-    import fwi_core as fwi
+    from .propagation import forward
 
     m, _ = band_model(vp, wavelet)
     dt = float(wavelet.time[1] - wavelet.time[0])
-    return fwi.forward(m, acq, wavelet.values, dt=dt, nt=wavelet.sizes["time"],
+    return forward(m, acq, wavelet.values, dt=dt, nt=wavelet.sizes["time"],
                        **engine_kwargs(sim, wavelet, vmax), num_threads=num_threads)
 
 
@@ -273,7 +273,7 @@ def shot_gradients(vp: xr.DataArray, acq, wavelet: xr.DataArray, d_obs: xr.DataA
     ``n_live``, ``n_skipped``, ``half_period``, ``fmax``
     (:func:`fwi_core.diagnostics.risk_to_dataset`).
     """
-    import fwi_core as fwi
+    from .gradient import gradient as engine_gradient
 
     dt = float(wavelet.time[1] - wavelet.time[0])
     nt = wavelet.sizes["time"]
@@ -286,7 +286,7 @@ def shot_gradients(vp: xr.DataArray, acq, wavelet: xr.DataArray, d_obs: xr.DataA
     def one(s: int, engine: dict):
         fn = cond_mod.shot_misfit(misfit, conditioning, off[s], nt, dt)
         obs = _sel(d_obs, [s])
-        Js, gs, ils, info = fwi.gradient(m, acq.select([s]), _shot_wavelet(wavelet, s), obs,
+        Js, gs, ils, info = engine_gradient(m, acq.select([s]), _shot_wavelet(wavelet, s), obs,
                                          dt=dt, nt=nt, misfit=fn, illumination=True, return_info=True,
                                          **kw, **engine)
         w = cond_mod.weights(conditioning, off[s], nt, dt)  # what the misfit sees (masks only)
@@ -371,7 +371,7 @@ def shot_trials(vp: xr.DataArray, state: xr.Dataset, acq, wavelet: xr.DataArray,
     Returns a Dataset with ``misfit`` (trial, shot) and the ``alpha`` of each
     trial. ``num_threads`` and ``conditioning`` as in :func:`shot_gradients`.
     """
-    import fwi_core as fwi
+    from .propagation import forward
     from . import misfits
 
     dt = float(wavelet.time[1] - wavelet.time[0])
@@ -386,7 +386,7 @@ def shot_trials(vp: xr.DataArray, state: xr.Dataset, acq, wavelet: xr.DataArray,
         m, _ = band_model(trial_model(vp, state, a, bounds), wavelet)
 
         def one(s: int, engine: dict):
-            syn = fwi.forward(m, acq.select([s]), _shot_wavelet(wavelet, s), dt=dt, nt=nt, **kw,
+            syn = forward(m, acq.select([s]), _shot_wavelet(wavelet, s), dt=dt, nt=nt, **kw,
                               num_threads=engine["num_threads"])
             return float(fns[s](np.asarray(syn.values), _sel(d_obs, [s]), dt)[0])
 

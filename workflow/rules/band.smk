@@ -30,9 +30,10 @@ for _run in RUNS:
             params:
                 run=_run,
                 b=_bands[0],
-                spec=spec(_inv["misfit"], CFG["simulation"], _inv["bounds"], _inv["precondition"],
-                          _inv["optimizer"], _inv["line_search"],
-                          [[b, conditioning_cfg(_run, b), band_cfg(_run, b)] for b in _bands]),
+                spec=spec(misfit=_inv["misfit"], simulation=CFG["simulation"], bounds=_inv["bounds"],
+                          precondition=_inv["precondition"], optimizer=_inv["optimizer"],
+                          line_search=_inv["line_search"],
+                          bands=[{"b": b, "band": band_cfg(_run, b), **conditioning_cfg(_run, b)} for b in _bands]),
             threads: _CORES
             log:
                 f"{R}/logs/{_run}/band{_bands[0]}/bands{_name}.log",

@@ -17,9 +17,10 @@ wildcard_constraints:
     s1=r"\d+",
 
 
-def spec(*parts):
-    """A canonical JSON string of config pieces: the rule's `params` rerun trigger."""
-    return fwicfg.canonical_json(list(parts))
+def spec(**parts):
+    """The config pieces a rule's script reads, by name, as canonical JSON:
+    the script's input (``Job.spec[name]``) and the rule's `params` rerun trigger."""
+    return fwicfg.canonical_json(parts)
 
 
 def groups(run, b):
@@ -45,8 +46,8 @@ def n_iter(run, b):
 
 
 def conditioning_cfg(run, b):
-    """The band's data conditioning (run block + the band's max_offset): a rerun trigger."""
-    return [run_cfg(run)["conditioning"], band_cfg(run, b).get("max_offset")]
+    """The band's data conditioning: the run's block and the band's max_offset."""
+    return {"conditioning": run_cfg(run)["conditioning"], "max_offset": band_cfg(run, b).get("max_offset")}
 
 
 def it_dir(run, b, i):

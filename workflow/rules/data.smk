@@ -7,7 +7,7 @@ rule true_model:
     output:
         directory(f"{R}/data/true_model.zarr"),
     params:
-        spec=spec(CFG.get("true_model"), fwicfg.source_fingerprint(CFG.get("true_model"), PROJECT)),
+        spec=spec(source=CFG.get("true_model"), file=fwicfg.source_fingerprint(CFG.get("true_model"), PROJECT)),
     log:
         f"{R}/logs/data/true_model.log",
     script:
@@ -20,8 +20,8 @@ rule initial_model:
     output:
         directory(f"{R}/{{run}}/initial_model.zarr"),
     params:
-        spec=lambda w: spec(run_cfg(w.run)["initial"], run_cfg(w.run)["bounds"],
-                            fwicfg.source_fingerprint(run_cfg(w.run)["initial"], PROJECT)),
+        spec=lambda w: spec(source=run_cfg(w.run)["initial"], bounds=run_cfg(w.run)["bounds"],
+                            file=fwicfg.source_fingerprint(run_cfg(w.run)["initial"], PROJECT)),
     log:
         f"{R}/logs/{{run}}/initial_model.log",
     script:
@@ -34,7 +34,7 @@ rule acquisition:
     output:
         directory(f"{R}/data/acquisition.zarr"),
     params:
-        spec=spec(CFG["acquisition"]),
+        spec=spec(acquisition=CFG["acquisition"]),
     log:
         f"{R}/logs/data/acquisition.log",
     script:
@@ -47,8 +47,8 @@ rule wavelet:
     output:
         directory(f"{R}/data/wavelet.zarr"),
     params:
-        spec=spec(CFG["wavelet"], CFG["simulation"], vmax_all(),
-                  fwicfg.lowest_band(CFG) if CFG["wavelet"]["delay"] is None else None),
+        spec=spec(wavelet=CFG["wavelet"], simulation=CFG["simulation"], vmax=vmax_all(),
+                  lowest_band=fwicfg.lowest_band(CFG) if CFG["wavelet"]["delay"] is None else None),
     log:
         f"{R}/logs/data/wavelet.log",
     script:
@@ -63,10 +63,10 @@ rule observed:
     output:
         directory(f"{R}/data/observed.zarr"),
     params:
-        spec=spec(CFG["observed"], CFG["simulation"]),
-        # rewriting the observed store reruns this job (and what was built from it)
-        stamp=fwicfg.file_fingerprint(fwicfg.resolve_path(CFG["observed"]["path"], PROJECT))
-        if CFG["observed"]["source"] == "zarr" else None,
+        # the store's fingerprint: rewriting it reruns this job and what was built from it
+        spec=spec(observed=CFG["observed"], simulation=CFG["simulation"],
+                  file=fwicfg.file_fingerprint(fwicfg.resolve_path(CFG["observed"]["path"], PROJECT))
+                  if CFG["observed"]["source"] == "zarr" else None),
     threads: _CORES
     log:
         f"{R}/logs/data/observed.log",
@@ -82,8 +82,8 @@ rule band_data:
     output:
         directory(f"{R}/{{run}}/band{{b}}/data.zarr"),
     params:
-        spec=lambda w: spec(band_filter(w.run, w.b), run_cfg(w.run)["filter_order"], CFG["simulation"],
-                            run_cfg(w.run)["bounds"]),
+        spec=lambda w: spec(band=band_filter(w.run, w.b), filter_order=run_cfg(w.run)["filter_order"],
+                            simulation=CFG["simulation"], bounds=run_cfg(w.run)["bounds"]),
     log:
         f"{R}/logs/{{run}}/band{{b}}/data.log",
     script:

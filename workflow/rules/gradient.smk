@@ -12,8 +12,8 @@ rule shot_gradient:
     output:
         directory(f"{R}/{{run}}/band{{b}}/iter{{i}}/grad_{{s0}}-{{s1}}.zarr"),
     params:
-        spec=lambda w: spec(run_cfg(w.run)["misfit"], CFG["simulation"], run_cfg(w.run)["bounds"][1],
-                            conditioning_cfg(w.run, w.b)),
+        spec=lambda w: spec(misfit=run_cfg(w.run)["misfit"], simulation=CFG["simulation"],
+                            vmax=run_cfg(w.run)["bounds"][1], **conditioning_cfg(w.run, w.b)),
     threads: THREADS
     log:
         f"{R}/logs/{{run}}/band{{b}}/iter{{i}}/grad_{{s0}}-{{s1}}.log",
@@ -29,7 +29,7 @@ rule gradient_sum:
     output:
         directory(f"{R}/{{run}}/band{{b}}/iter{{i}}/gradient.zarr"),
     params:
-        spec=lambda w: spec(run_cfg(w.run)["precondition"], band_cfg(w.run, w.b)["fmax"]),
+        spec=lambda w: spec(precondition=run_cfg(w.run)["precondition"], fmax=band_cfg(w.run, w.b)["fmax"]),
     log:
         f"{R}/logs/{{run}}/band{{b}}/iter{{i}}/gradient.log",
     script:

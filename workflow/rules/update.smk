@@ -16,7 +16,7 @@ rule direction:
     output:
         directory(f"{R}/{{run}}/band{{b}}/iter{{i}}/direction.zarr"),
     params:
-        spec=lambda w: spec(run_cfg(w.run)["optimizer"], run_cfg(w.run)["line_search"]),
+        spec=lambda w: spec(optimizer=run_cfg(w.run)["optimizer"], line_search=run_cfg(w.run)["line_search"]),
     log:
         f"{R}/logs/{{run}}/band{{b}}/iter{{i}}/direction.log",
     script:
@@ -32,8 +32,8 @@ rule trial:
     output:
         directory(f"{R}/{{run}}/band{{b}}/iter{{i}}/trial_{{s0}}-{{s1}}.zarr"),
     params:
-        spec=lambda w: spec(run_cfg(w.run)["misfit"], run_cfg(w.run)["bounds"], CFG["simulation"],
-                            conditioning_cfg(w.run, w.b)),
+        spec=lambda w: spec(misfit=run_cfg(w.run)["misfit"], bounds=run_cfg(w.run)["bounds"],
+                            simulation=CFG["simulation"], **conditioning_cfg(w.run, w.b)),
     threads: THREADS
     log:
         f"{R}/logs/{{run}}/band{{b}}/iter{{i}}/trial_{{s0}}-{{s1}}.log",
@@ -49,7 +49,7 @@ rule update:
     output:
         directory(f"{R}/{{run}}/band{{b}}/iter{{i}}/model.zarr"),
     params:
-        spec=lambda w: spec(run_cfg(w.run)["line_search"], run_cfg(w.run)["bounds"]),
+        spec=lambda w: spec(line_search=run_cfg(w.run)["line_search"], bounds=run_cfg(w.run)["bounds"]),
     log:
         f"{R}/logs/{{run}}/band{{b}}/iter{{i}}/update.log",
     script:

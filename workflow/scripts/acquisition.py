@@ -5,7 +5,7 @@ from _common import Job
 from fwi_core import artifacts
 
 job = Job(snakemake, "acquisition")
-cfg = job.spec[0]
+cfg = job.spec["acquisition"]
 vp = artifacts.read(snakemake.input.grid, "vp")
 if "n_shots" in cfg:
     acq = fwi.Acquisition.surface(vp, n_shots=cfg["n_shots"], n_receivers=cfg["n_receivers"],

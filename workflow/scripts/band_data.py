@@ -4,7 +4,7 @@ from _common import Job
 from fwi_core import artifacts, bandgrid, inversion
 
 job = Job(snakemake, "band_data")
-band, order, sim, bounds = job.spec
+band, order, sim, bounds = (job.spec[k] for k in ("band", "filter_order", "simulation", "bounds"))
 d = artifacts.read(snakemake.input.observed, "data")
 w = artifacts.read(snakemake.input.wavelet, "wavelet")
 grid_model = artifacts.read(snakemake.input.grid, "vp")

@@ -2,7 +2,7 @@ from _common import Job
 from fwi_core import artifacts, inversion
 
 job = Job(snakemake, "direction")
-opt, ls = job.spec
+opt, ls = job.spec["optimizer"], job.spec["line_search"]
 vp = artifacts.read(snakemake.input.model, "vp")
 grad = artifacts.open_dataset(snakemake.input.gradient)
 prev = artifacts.open_dataset(snakemake.input.prev[0]) if snakemake.input.prev else None

@@ -2,7 +2,7 @@ from _common import ROOT, Job
 from fwi_core import artifacts, models
 
 job = Job(snakemake, "initial_model")
-spec, bounds, _ = job.spec
+spec, bounds = job.spec["source"], job.spec["bounds"]
 true = artifacts.read(snakemake.input.true[0], "vp") if snakemake.input.true else None
 vp = models.from_source(spec, base_dir=ROOT, true_model=true)
 key = f"runs.{job.run}.initial"

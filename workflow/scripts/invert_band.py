@@ -2,19 +2,20 @@ from _common import Job, acquisition, band_data
 from fwi_core import artifacts, conditioning, inversion
 
 job = Job(snakemake, "invert_band")
-misfit, sim, bounds, precond, opt, ls, bands = job.spec
-cfg = {"bounds": bounds, "precondition": precond, "optimizer": opt, "line_search": ls}
+sim, misfit = job.spec["simulation"], job.spec["misfit"]
+cfg = {k: job.spec[k] for k in ("bounds", "precondition", "optimizer", "line_search")}
 vp = artifacts.read(snakemake.input.model, "vp")
 acq = acquisition(snakemake.input.acq)
 fn = inversion.make_misfit(misfit["name"], misfit.get("params"))
 out = snakemake.output
 k = 0                                    # index into the outputs, all bands' iterations in order
-for (b, (cond, max_offset), band), data in zip(bands, snakemake.input.data):
+for part, data in zip(job.spec["bands"], snakemake.input.data):
+    b, band = part["b"], part["band"]
     job.band = b
     if k:   # a later band starts from the stored model, as its own job would
         vp = artifacts.read(out.model[k - 1], "vp")
     d, w = band_data(data)
-    cspec = conditioning.band_spec(cond, {"max_offset": max_offset})
+    cspec = conditioning.band_spec(part["conditioning"], {"max_offset": part["max_offset"]})
     state, step_scale, reset = None, None, False   # the optimiser history starts anew each band
     for i in range(int(band["iterations"])):
         job.iteration = i

@@ -3,7 +3,7 @@ from fwi_core import artifacts, inversion
 from fwi_core.config import ConfigError, resolve_path
 
 job = Job(snakemake, "observed")
-obs, sim = job.spec
+obs, sim = job.spec["observed"], job.spec["simulation"]
 acq = artifacts.acquisition_from_dataset(artifacts.open_dataset(snakemake.input.acq))
 w = artifacts.read(snakemake.input.wavelet, "wavelet")
 if obs["source"] == "synthetic":

@@ -3,7 +3,7 @@ from fwi_core import artifacts, inversion
 from fwi_core.config import ConfigError, record_errors
 
 job = Job(snakemake, "wavelet")
-wav, sim, vmax, lowest = job.spec
+wav, sim, vmax, lowest = (job.spec[k] for k in ("wavelet", "simulation", "vmax", "lowest_band"))
 vp = artifacts.read(snakemake.input.grid, "vp")
 dt = sim["dt"] or inversion.choose_dt(vp, vmax, sim["space_order"], sim["cfl_safety"])
 t = inversion.time_axis(dt, sim["t_max"])
