@@ -28,6 +28,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .signal import _positive
+
 
 def _expit(z: np.ndarray) -> np.ndarray:
     """Logistic function, overflow-free (scipy.special is slow to import)."""
@@ -118,18 +120,6 @@ def _prepare(syn: np.ndarray, obs: np.ndarray, dt: float) -> tuple[np.ndarray, n
     return s, o, dt, out
 
 
-def _positive_param(name: str, value: float) -> float:
-    """Like ``signal._positive``; kept here because the Snakefile loads this
-    module on its own (without the package) to list misfit names."""
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name}: must be a positive number, got {value!r}") from None
-    if not np.isfinite(v) or v <= 0:
-        raise ValueError(f"{name}: must be a positive finite number, got {value!r}")
-    return v
-
-
 def _obs_scale(o: np.ndarray) -> float:
     """Global max |obs|, the amplitude unit of the relative parameters (1.0 if obs == 0)."""
     m = float(np.max(np.abs(o))) if o.size else 0.0
@@ -160,7 +150,7 @@ def l1(syn: np.ndarray, obs: np.ndarray, dt: float, *, eps: float = 1e-3,
     ``|r| >> e``, robust to outliers. Adjoint ``r / sqrt(r**2 + e**2) * dt``.
     """
     s, o, dt, out = _prepare(syn, obs, dt)
-    e = _positive_param("eps", eps) * (_obs_scale(o) if relative else 1.0)
+    e = _positive("eps", eps) * (_obs_scale(o) if relative else 1.0)
     r = s - o
     q = np.sqrt(r * r + e * e)
     return float(np.sum(q - e)) * dt, (r / q * dt).astype(out, copy=False)
@@ -179,7 +169,7 @@ def huber(syn: np.ndarray, obs: np.ndarray, dt: float, *, threshold: float = 0.1
     ``clip(r, -d, d) * dt``.
     """
     s, o, dt, out = _prepare(syn, obs, dt)
-    d = _positive_param("threshold", threshold) * (_obs_scale(o) if relative else 1.0)
+    d = _positive("threshold", threshold) * (_obs_scale(o) if relative else 1.0)
     r = s - o
     a = np.abs(r)
     rho = np.where(a <= d, 0.5 * r * r, d * (a - 0.5 * d))
@@ -256,7 +246,7 @@ def wasserstein(syn: np.ndarray, obs: np.ndarray, dt: float, *, transform: str =
     s, o, dt, out = _prepare(syn, obs, dt)
     if transform not in _W2_TRANSFORMS:
         raise ValueError(f"transform: must be one of {_W2_TRANSFORMS}, got {transform!r}")
-    beta = _positive_param("beta", beta)
+    beta = _positive("beta", beta)
     shape = s.shape
     n = shape[-1]
     s2 = s.reshape(-1, n)
@@ -381,7 +371,7 @@ def cross_correlation_shift(syn: np.ndarray, obs: np.ndarray, dt: float,
     """
     s, o, dt, _ = _prepare(syn, obs, dt)
     if max_lag is not None:
-        max_lag = _positive_param("max_lag", max_lag)
+        max_lag = _positive("max_lag", max_lag)
     n = s.shape[-1]
     S, O, M = _xcorr_setup(s.reshape(-1, n), o.reshape(-1, n))
     tau, _, _ = _lag(S, O, M, n, dt, max_lag)
@@ -421,7 +411,7 @@ def traveltime(syn: np.ndarray, obs: np.ndarray, dt: float, *, max_lag: float | 
         raise ValueError(f"adjoint: must be 'implicit' or 'luo-schuster', got {adjoint!r}")
     s, o, dt, out = _prepare(syn, obs, dt)
     if max_lag is not None:
-        max_lag = _positive_param("max_lag", max_lag)
+        max_lag = _positive("max_lag", max_lag)
     shape = s.shape
     n = shape[-1]
     S, O, M = _xcorr_setup(s.reshape(-1, n), o.reshape(-1, n))
