@@ -16,6 +16,8 @@
 """
 from __future__ import annotations
 
+import fnmatch
+import glob
 import json
 import os
 import shutil
@@ -97,25 +99,35 @@ def manifest(ds: xr.Dataset) -> dict:
     return out
 
 
+#: Names of the temporary stores :func:`write` makes (``.NAME.tmp-xxxxxxxx``)
+#: and of the store it replaces (``.NAME.old-xxxxxxxx``) until the rename is done.
+_STALE_PATTERNS = (".*.tmp-*", ".*.old-*")
+
+
 def _stale(path: Path) -> list[Path]:
     """Temporary siblings of ``path`` a killed write left behind."""
-    return [p for pat in (f".{path.name}.tmp-*", f".{path.name}.old-*") for p in path.parent.glob(pat)]
+    name = glob.escape(path.name)
+    return [p for pat in (f".{name}.tmp-*", f".{name}.old-*") for p in path.parent.glob(pat)]
 
 
 def remove_stale(root: str | os.PathLike) -> list[str]:
     """Remove every temporary store (``.NAME.tmp-*``, ``.NAME.old-*``) under
     ``root`` that a killed job left behind; returns their paths. Only for a
-    tree no job is writing to (the Snakefile calls it as a run starts)."""
-    root = Path(root)
-    if not root.is_dir():
-        return []
-    gone = []
-    for pat in (".*.tmp-*", ".*.old-*"):
-        for p in root.rglob(pat):
-            if p.is_dir():
+    tree no job is writing to (the Snakefile calls it as a run starts; Snakemake's
+    lock keeps a second run off the same results). Zarr stores themselves are
+    not descended into (their chunk directories are many and never hold one)."""
+    gone: list[str] = []
+    for here, dirs, _files in os.walk(root):
+        keep = []
+        for d in dirs:
+            p = os.path.join(here, d)
+            if any(fnmatch.fnmatchcase(d, pat) for pat in _STALE_PATTERNS):
                 shutil.rmtree(p, ignore_errors=True)
-                gone.append(str(p))
-    return gone
+                gone.append(p)
+            elif not os.path.exists(os.path.join(p, "zarr.json")):
+                keep.append(d)
+        dirs[:] = keep
+    return sorted(gone)
 
 
 def write(obj: xr.DataArray | xr.Dataset, path: str | os.PathLike, attrs: dict | None = None) -> str:
@@ -147,39 +159,86 @@ def write(obj: xr.DataArray | xr.Dataset, path: str | os.PathLike, attrs: dict |
     return str(path)
 
 
+_RERUN = "delete it and rerun (snakemake reruns what produced it)"
+
+
 def verify(ds: xr.Dataset, path: str | os.PathLike) -> None:
     """Check a loaded store against the manifest it was written with; raise
-    :class:`DamagedArtifactError` naming ``path`` and the variable."""
+    :class:`DamagedArtifactError` naming ``path`` and the variable. A store
+    without a manifest passes unchecked."""
     for name, m in (ds.attrs.get(MANIFEST_ATTR) or {}).items():
         if name not in ds.variables:
-            raise DamagedArtifactError(f"{path}: variable {name!r} is missing; delete the store and rerun "
-                                       f"(snakemake rebuilds it)")
+            raise DamagedArtifactError(f"{path}: variable {name!r} is missing (its zarr.json or directory "
+                                       f"is gone); {_RERUN}")
         v = np.asarray(ds.variables[name].values)
-        if list(v.shape) != list(m["shape"]) or _checksum(v.astype(np.dtype(m["dtype"]), copy=False)) != m["crc32"]:
+        if list(v.shape) != list(m["shape"]):
+            raise DamagedArtifactError(f"{path}: variable {name!r} has shape {list(v.shape)}, "
+                                       f"{list(m['shape'])} was written; {_RERUN}")
+        try:
+            same = _checksum(v.astype(np.dtype(m["dtype"]), copy=False)) == m["crc32"]
+        except (TypeError, ValueError):  # decoded to something the written dtype cannot hold
+            same = False
+        if not same:
             raise DamagedArtifactError(
                 f"{path}: variable {name!r} does not match what was written (a chunk missing or damaged); "
-                f"delete the store and rerun (snakemake rebuilds it)")
+                f"{_RERUN}")
+
+
+def _unreadable(path: str | os.PathLike) -> str | None:
+    """The first array of a store whose metadata or chunks cannot be read
+    (the culprit when xarray cannot even open the store), or None."""
+    try:
+        import zarr
+
+        names = sorted(e.name for e in os.scandir(path) if e.is_dir() and not e.name.startswith("."))
+    except Exception:
+        return None
+    for name in names:
+        try:
+            zarr.open_array(os.path.join(path, name), mode="r", zarr_format=3)[...]
+        except Exception:
+            return name
+    return None
 
 
 def open_dataset(path: str | os.PathLike, load: bool = True) -> xr.Dataset:
     """Open a zarr artifact (non-consolidated), loaded into memory by default.
 
-    A loaded store is checked against its manifest (:func:`verify`); a store
-    that cannot be read or decoded (a truncated chunk, damaged metadata)
-    raises :class:`DamagedArtifactError` naming it. ``load=False`` opens
-    lazily and checks nothing. Stores without a manifest (older versions,
-    a user's own data) are read unchecked.
+    A loaded store is checked against its manifest (:func:`verify`: shape
+    and CRC32 of every numeric variable as written); a store that cannot be
+    read or decoded (a truncated chunk, damaged or missing metadata) raises
+    :class:`DamagedArtifactError` naming it and the variable when known. A
+    chunk file that is missing reads as the fill value (NaN) in zarr; the
+    manifest is what catches it. Stores without a manifest (older versions,
+    a user's own data) are read unchecked, but an unreadable chunk still
+    raises naming the store. ``load=False`` opens lazily and verifies
+    **nothing** (the data are read, unchecked, when first used).
     """
     if not Path(path).exists():
         raise FileNotFoundError(f"artifact not found: {path}")
     try:
-        ds = xr.open_zarr(path, consolidated=False)
-        if not load:
-            return ds
-        ds = ds.load()
+        ds = xr.open_zarr(path, consolidated=False)  # also reads the index coordinates
+    except MemoryError:
+        raise
     except Exception as err:
-        raise DamagedArtifactError(f"{path}: cannot be read ({type(err).__name__}: {err}); delete the store "
-                                   f"and rerun (snakemake rebuilds it)") from err
+        if not (Path(path) / "zarr.json").exists():
+            raise DamagedArtifactError(f"{path}: not a complete zarr store (its zarr.json is missing); "
+                                       f"{_RERUN}") from err
+        culprit = _unreadable(path)
+        what = f"variable {culprit!r}" if culprit else "the store"
+        raise DamagedArtifactError(f"{path}: {what} cannot be read ({type(err).__name__}: {err}); "
+                                   f"{_RERUN}") from err
+    if not load:
+        return ds
+    for name, var in ds.variables.items():
+        try:
+            var.load()  # in place: one variable at a time, so an error can name it
+        except MemoryError:
+            raise
+        except Exception as err:
+            raise DamagedArtifactError(f"{path}: variable {name!r} cannot be read ({type(err).__name__}: "
+                                       f"{err}); {_RERUN}") from err
+    ds = ds.load()  # nothing left to read; makes sure the Dataset holds numpy arrays
     verify(ds, path)
     return ds
 
@@ -218,70 +277,125 @@ def acquisition_from_dataset(ds: xr.Dataset):
 MAX_OBSERVED_DT_RATIO = 4.0
 
 
+def _time_seconds(tc: xr.DataArray, where: str) -> np.ndarray:
+    if tc.dtype.kind == "m":  # decoded as a timedelta
+        return np.asarray(tc.values / np.timedelta64(1, "s"), np.float64)
+    if tc.dtype.kind not in "iuf":
+        raise ValueError(f"{where}: the 'time' coordinate has dtype {tc.dtype}; it must be numbers, in seconds")
+    return np.asarray(tc.values, np.float64)
+
+
+def _resample(vals: np.ndarray, t_in: np.ndarray, time: np.ndarray) -> np.ndarray:
+    """Linear interpolation of every trace (last axis) from ``t_in`` onto
+    ``time`` (as :func:`numpy.interp`, ends held), one shot at a time."""
+    i = np.clip(np.searchsorted(t_in, time, side="right") - 1, 0, t_in.size - 2)
+    w = np.clip((time - t_in[i]) / (t_in[i + 1] - t_in[i]), 0.0, 1.0)
+    out = np.empty(vals.shape[:-1] + (time.size,), np.float32)
+    for s in range(vals.shape[0]):
+        v = np.asarray(vals[s], np.float64)
+        out[s] = v[..., i] * (1.0 - w) + v[..., i + 1] * w
+    return out
+
+
 def load_observed(path: str | os.PathLike, time: np.ndarray, n_shots: int | None = None,
                   variable: str | None = None, n_receivers: int | None = None) -> xr.DataArray:
     """Read observed data (dims shot, receiver, time; ``time`` coordinate in
     seconds) and resample them onto the modelling ``time`` axis (s).
 
-    Refused, with a ``ValueError`` naming the config key and the file: no
-    ``time`` coordinate or an irregular one; a record that does not cover
-    ``[time[0], time[-1]]`` (half a sample of tolerance at each end; nothing
-    is zero-padded); a sample interval more than
-    :data:`MAX_OBSERVED_DT_RATIO` modelling steps (with a hint when the axis
-    looks like milliseconds); shot or receiver counts other than the
-    acquisition's; NaN or inf; all traces zero or more than half of them
-    dead. A few dead (all-zero) traces are kept, counted in the attr
-    ``n_dead_traces``. Resampling is linear interpolation: the data are
-    normally sampled as finely as the modelling step or more coarsely by a
-    small factor, and each band's low-pass filter follows.
+    Refused, with a ``ValueError`` naming the config key (``observed.path``,
+    ``observed.variable``, ``acquisition``) and the file:
+
+    - no ``time`` coordinate, or one that is not finite, strictly increasing
+      and regular (every sample within 1 % of an interval of a regular axis);
+    - a record that does not cover the modelling window ``[time[0],
+      time[-1]]``, with half a sample (the coarser of the two intervals) of
+      tolerance at each end; the message says by how much it falls short.
+      Nothing is zero-padded;
+    - a sample interval more than :data:`MAX_OBSERVED_DT_RATIO` modelling
+      steps (too coarse: the modelled band would be aliased / badly
+      interpolated), with a hint when the axis looks like milliseconds;
+    - shot or receiver counts other than the acquisition's (both named);
+    - NaN or inf samples (counted);
+    - every trace zero, or more than half of them dead (all zero).
+
+    A few dead traces are kept as they are (how a zero trace enters the
+    misfit depends on ``inversion.misfit``); their number is the attr
+    ``n_dead_traces`` for the caller to log. Attrs ``source_dt`` and ``source_t0`` give the
+    observed axis, ``resampled`` whether the data were interpolated.
+
+    Resampling is linear interpolation (as ``np.interp``), decided because:
+    data sampled as finely as the modelling step or more finely lose
+    nothing that matters (the modelling dt is set by stability, well below
+    what the source band needs, and each band's low-pass filter follows);
+    data up to 4x coarser are upsampled with a small, known loss
+    (amplitude factor sinc^2(f*dt_obs): about 3 % at f = 0.1/dt_obs, e.g.
+    25 Hz for 4 ms data). Data on the modelling axis (to a thousandth of a
+    sample, so a float32 time coordinate counts) are returned as they are.
     """
     ds = open_dataset(path)
     where = f"observed.path: {path}"
+    if not ds.data_vars:
+        raise ValueError(f"{where}: the store has no data variable")
     name = variable or ("data" if "data" in ds else list(ds.data_vars)[0])
-    if name not in ds:
+    if name not in ds.data_vars:
         raise ValueError(f"observed.variable: {name!r} not in {path}; allowed values: {', '.join(ds.data_vars)}")
     d = ds[name]
-    if tuple(d.dims) != ("shot", "receiver", "time"):
-        raise ValueError(f"{where}:{name} has dims {d.dims}; expected ('shot', 'receiver', 'time')")
+    want = ("shot", "receiver", "time")
+    if set(d.dims) != set(want):
+        raise ValueError(f"{where}:{name} has dims {d.dims}; expected {want}")
+    d = d.transpose(*want)
     for what, n, key in (("shots", n_shots, "shot"), ("receivers", n_receivers, "receiver")):
         if n is not None and d.sizes[key] != n:
             raise ValueError(f"{where}: {d.sizes[key]} {what} in the data, the acquisition has {n} "
                              f"(key 'acquisition')")
     if "time" not in d.coords:
-        raise ValueError(f"{where}:{name} has no 'time' coordinate (seconds); the data cannot be placed in time")
-    t_in = np.asarray(d["time"].values, np.float64)
-    step = np.diff(t_in)
-    if t_in.size < 2 or not np.all(np.isfinite(t_in)) or not np.all(step > 0) or np.ptp(step) > 1e-3 * step[0]:
-        raise ValueError(f"{where}: the 'time' coordinate must be finite, increasing and regular")
-    dt_in, dt = float(step[0]), float(time[1] - time[0])
+        raise ValueError(f"{where}:{name} has no 'time' coordinate (seconds); the data cannot be placed in "
+                         f"time (nothing is assumed about their start or sample interval)")
+    t_in = _time_seconds(d["time"], where)
+    n_in = t_in.size
+    if n_in < 2 or not np.all(np.isfinite(t_in)):
+        raise ValueError(f"{where}: the 'time' coordinate must have at least 2 samples, all finite")
+    if not np.all(np.diff(t_in) > 0):
+        k = int(np.argmin(np.diff(t_in) > 0))
+        raise ValueError(f"{where}: the 'time' coordinate is not strictly increasing "
+                         f"(sample {k + 1}: {t_in[k + 1]:g} s after {t_in[k]:g} s)")
+    dt_in = float(t_in[-1] - t_in[0]) / (n_in - 1)
+    off = float(np.max(np.abs(t_in - (t_in[0] + dt_in * np.arange(n_in)))))
+    if off > 0.01 * dt_in:
+        raise ValueError(f"{where}: the 'time' coordinate is irregular (up to {off:.3g} s off a regular axis "
+                         f"of interval {dt_in:.6g} s); resample the data onto a regular axis")
+    time = np.asarray(time, np.float64)
+    dt = float(time[1] - time[0])
     t0, t1 = float(time[0]), float(time[-1])
-    hint = (" (is the time axis in milliseconds? it must be in seconds)"
-            if t_in[-1] - t_in[0] > 100 * (t1 - t0) else "")
-    if t_in[0] > t0 + 0.5 * dt or t_in[-1] < t1 - 0.5 * dt:
-        raise ValueError(f"{where}: the data span {t_in[0]:g}-{t_in[-1]:g} s, the modelling window "
-                         f"{t0:g}-{t1:g} s (simulation.t_max){hint}; give data covering the window or "
-                         f"shorten simulation.t_max (nothing is zero-padded)")
+    hint = (" (is the time axis in milliseconds, or in samples? it must be in seconds)"
+            if t_in[-1] - t_in[0] > 100 * (t1 - t0) or dt_in > 100 * dt else "")
+    tol = 0.5 * max(dt, dt_in)
+    late, early = float(t_in[0] - t0), float(t1 - t_in[-1])
+    if late > tol or early > tol:
+        short = " and ".join(s for s in ((f"starts {late:.6g} s late" if late > tol else ""),
+                                         (f"ends {early:.6g} s early" if early > tol else "")) if s)
+        raise ValueError(f"{where}: the record spans {t_in[0]:g}-{t_in[-1]:g} s and does not cover the "
+                         f"modelling window {t0:g}-{t1:g} s (simulation.t_max): it {short}{hint}; give data "
+                         f"covering the window or shorten simulation.t_max (nothing is zero-padded)")
     if dt_in > MAX_OBSERVED_DT_RATIO * dt:
-        raise ValueError(f"{where}: sample interval {dt_in:g} s against the modelling dt {dt:g} s{hint}: "
-                         f"more than {MAX_OBSERVED_DT_RATIO:g} steps, too coarse for the modelled frequencies")
+        raise ValueError(f"{where}: sample interval {dt_in:.6g} s is {dt_in / dt:.3g} times the modelling "
+                         f"dt {dt:.6g} s{hint}: more than {MAX_OBSERVED_DT_RATIO:g}, too coarse for the "
+                         f"modelled frequencies (they would be aliased)")
     vals = np.asarray(d.values)
     n_bad = int(np.count_nonzero(~np.isfinite(vals)))
     if n_bad:
-        raise ValueError(f"{where}: {n_bad} NaN or inf sample(s)")
+        raise ValueError(f"{where}: {n_bad} NaN or inf sample(s) in {name!r}")
     dead = ~np.any(vals != 0, axis=-1)
     n_dead, n_traces = int(dead.sum()), dead.size
     if n_dead == n_traces:
-        raise ValueError(f"{where}: every trace is zero; there is nothing to invert")
-    if n_dead > n_traces // 2:
+        raise ValueError(f"{where}: every trace is zero ({n_traces} traces); there is nothing to invert")
+    if 2 * n_dead > n_traces:
         raise ValueError(f"{where}: {n_dead} of {n_traces} traces are dead (all zero): more than half")
-    if len(t_in) == len(time) and np.allclose(t_in, time, rtol=0, atol=1e-6 * dt):
-        out = vals
-    else:
-        flat = vals.reshape(-1, vals.shape[-1])
-        out = np.stack([np.interp(time, t_in, tr) for tr in flat]).reshape(vals.shape[:-1] + (len(time),))
-    res = xr.DataArray(out.astype(np.float32), dims=("shot", "receiver", "time"),
-                       coords={"time": np.asarray(time)}, name="data",
-                       attrs={"n_dead_traces": n_dead, "source_dt": dt_in})
+    resampled = not (n_in == time.size and np.allclose(t_in, time, rtol=0, atol=1e-3 * dt))  # float32 axes too
+    out = _resample(vals, t_in, time) if resampled else vals.astype(np.float32, copy=False)
+    res = xr.DataArray(out, dims=want, coords={"time": time}, name="data",
+                       attrs={"n_dead_traces": n_dead, "source_dt": dt_in, "source_t0": float(t_in[0]),
+                              "resampled": bool(resampled)})
     for c in ("src_z", "src_x", "rec_z", "rec_x"):
         if c in d.coords:
             res = res.assign_coords({c: d.coords[c]})

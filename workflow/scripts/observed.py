@@ -1,3 +1,5 @@
+import numpy as np
+
 from _common import ROOT, Job
 from fwi_core import artifacts, inversion
 from fwi_core.config import ConfigError, resolve_path
@@ -16,10 +18,18 @@ else:
                                     obs.get("variable"), n_receivers=acq.n_receivers)
     except ValueError as err:  # the user's data: say what is wrong with it, no traceback
         raise ConfigError([str(err)]) from None
-    dt = float(w.time[1] - w.time[0])
-    job.log.info(f"read {obs['path']}: {d.sizes['shot']} shots x {d.sizes['receiver']} receivers, "
-                 f"resampled from dt {d.attrs['source_dt']:.6g} s to {dt:.6g} s" if abs(d.attrs["source_dt"] - dt) > 1e-9
-                 else f"read {obs['path']} at the modelling dt {dt:.6g} s")
-    if d.attrs["n_dead_traces"]:
-        job.log.warning(f"{d.attrs['n_dead_traces']} dead (all-zero) trace(s) in {obs['path']}")
+    dt, n_t = float(w.time[1] - w.time[0]), w.sizes["time"]
+    size = f"{d.sizes['shot']} shots x {d.sizes['receiver']} receivers"
+    if d.attrs["resampled"]:
+        job.log.info(f"read {obs['path']}: {size}, resampled (linear interpolation) from dt "
+                     f"{d.attrs['source_dt']:.6g} s (first sample {d.attrs['source_t0']:.6g} s) to the modelling "
+                     f"dt {dt:.6g} s ({n_t} samples from {float(w.time[0]):.6g} s)")
+    else:
+        job.log.info(f"read {obs['path']}: {size}, already on the modelling axis (dt {dt:.6g} s, {n_t} samples)")
+    n_dead = d.attrs["n_dead_traces"]
+    if n_dead:
+        dead = np.argwhere(~(d.values != 0).any(axis=-1))
+        which = ", ".join(f"shot {s} receiver {r}" for s, r in dead[:10]) + (", ..." if n_dead > 10 else "")
+        job.log.warning(f"{n_dead} dead (all-zero) trace(s) of {d.sizes['shot'] * d.sizes['receiver']} in "
+                        f"{obs['path']}, kept: {which}")
 job.write(d.rename("data"), snakemake.output[0])
