@@ -325,6 +325,21 @@ def _pair(v) -> tuple[float, float]:
     return (float(v), float(v)) if not isinstance(v, (list, tuple)) else (float(v[0]), float(v[1]))
 
 
+def n_steps(t_max: float, dt: float) -> int:
+    """Samples of a record of ``t_max`` seconds at step ``dt`` (both ends included)."""
+    return int(np.floor(t_max / dt + 1e-9)) + 1
+
+
+def value_stats(values) -> tuple[float, float, int]:
+    """``(vmin, vmax, n_bad)`` of a model's values: the range of the finite
+    ones (NaN if none) and the number of NaN/inf."""
+    v = np.asarray(values, dtype=np.float64)
+    fin = np.isfinite(v)
+    if not fin.any():
+        return float("nan"), float("nan"), int(v.size)
+    return float(v[fin].min()), float(v[fin].max()), int(v.size - fin.sum())
+
+
 def value_errors(vmin: float, vmax: float, n_bad: int, key: str, where: str,
                  bounds=None, bounds_key: str | None = None) -> list[str]:
     """What is wrong with a model's values (m/s): NaN/inf (``n_bad`` of them),
@@ -411,10 +426,7 @@ def model_info(spec: dict, base_dir, key: str, errs: list[str], read_values: boo
                     f"(z, x) model of at least {MIN_MODEL_CELLS} x {MIN_MODEL_CELLS} cells")
         return None
     if read_values:
-        v = np.asarray(values, dtype=np.float64)
-        fin = np.isfinite(v)
-        info.update(vmin=float(v[fin].min()) if fin.any() else np.nan,
-                    vmax=float(v[fin].max()) if fin.any() else np.nan, n_bad=int(v.size - fin.sum()))
+        info["vmin"], info["vmax"], info["n_bad"] = value_stats(values)
         errs.extend(value_errors(info["vmin"], info["vmax"], info["n_bad"], f"{key}.file", where))
     return info
 
@@ -450,7 +462,7 @@ def record_errors(t_max: float, dt: float, delay: float, freq: float) -> list[st
     """The record (``simulation.t_max`` s, time step ``dt``) against the source:
     it must last at least one period of the wavelet's peak frequency past
     the wavelet's peak ``delay`` (s), or the observed data hold nothing."""
-    nt = int(np.floor(t_max / dt + 1e-9)) + 1
+    nt = n_steps(t_max, dt)
     need = delay + 1.0 / freq
     if t_max < need or nt < 16:
         return [f"key 'simulation.t_max': {t_max:g} s is too short: the wavelet peaks at {delay:.3g} s "
@@ -539,7 +551,7 @@ def _check_files(cfg: dict, base_dir, errs: list[str]) -> None:
     acq = cfg["acquisition"]
     n_rec = int(acq["n_receivers"]) if "n_receivers" in acq else len(acq.get("receivers") or [])
     n_shots = int(acq["n_shots"]) if "n_shots" in acq else len(acq.get("sources") or [])
-    nt = int(np.floor(sim["t_max"] / dt + 1e-9)) + 1
+    nt = n_steps(sim["t_max"], dt)
     errs.extend(memory_errors(n_shots, n_rec, nt, ref["shape"], dt))
 
 

@@ -86,7 +86,7 @@ def make_misfit(name: str = "l2", params: dict | None = None):
 
 # ----------------------------------------------------------------------------- setup
 def time_axis(dt: float, t_max: float) -> np.ndarray:
-    nt = int(np.floor(t_max / dt + 1e-9)) + 1
+    nt = config.n_steps(t_max, dt)
     return dt * np.arange(nt)
 
 

@@ -230,16 +230,12 @@ def check_entry(vp: xr.DataArray, key: str, where: str, bounds=None, bounds_key:
     positive, within the run's ``bounds`` (m/s) when given, and on the grid of
     ``like`` (the true model) when given. Raises ``ValueError`` naming the
     config ``key`` and ``where`` the model came from (file or source)."""
-    from .config import MIN_MODEL_CELLS, ConfigError, grid_errors, value_errors
+    from .config import MIN_MODEL_CELLS, ConfigError, grid_errors, value_errors, value_stats
 
     if vp.ndim != 2 or min(vp.shape) < MIN_MODEL_CELLS:
         raise ConfigError([f"key '{key}': {where} has shape {tuple(vp.shape)}; expected a 2-D (z, x) model "
                            f"of at least {MIN_MODEL_CELLS} x {MIN_MODEL_CELLS} cells"])
-    v = np.asarray(vp.values, np.float64)
-    fin = np.isfinite(v)
-    vmin = float(v[fin].min()) if fin.any() else float("nan")
-    vmax = float(v[fin].max()) if fin.any() else float("nan")
-    errs = value_errors(vmin, vmax, int(v.size - fin.sum()), key, where, bounds, bounds_key)
+    errs = value_errors(*value_stats(vp.values), key, where, bounds, bounds_key)
     if like is not None:
         errs += grid_errors(grid_of(vp), grid_of(like), key, where, like_where or "the true model")
     if errs:
