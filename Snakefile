@@ -1,6 +1,6 @@
 # Multi-scale full-waveform inversion. Run:  snakemake --cores all
 # Config: config/config.yaml unless --configfile is given (a complete config then);
-# validated against fwi_core/config.schema.yaml before any job runs.
+# validated against fwi_core/config/schema.yaml before any job runs.
 import os
 import sys
 

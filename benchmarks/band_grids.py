@@ -37,7 +37,9 @@ def main() -> None:
     args = ap.parse_args()
 
     import fwi_core as fwi
-    from fwi_core import bandgrid, inversion, models
+    from fwi_core.inversion import bandgrid
+    from fwi_core import inversion
+    from fwi_core.survey import models
 
     cfg = yaml.safe_load(open(args.config))
     vals = np.load((ROOT / cfg["true_model"]["file"]).resolve())
@@ -54,7 +56,7 @@ def main() -> None:
     nt = len(inversion.time_axis(dt, sim["t_max"]))
     freq = cfg["wavelet"]["freq"]
     w = inversion.source_wavelet(freq, dt, nt, inversion.wavelet_delay(freq, dt, min(bands, key=lambda b: b["fmax"])))
-    kw = inversion.engine_kwargs(sim)
+    kw = {"options": inversion.engine_options(sim)}
     d_obs = fwi.forward(true, acq, w.values, dt=dt, nt=nt, **kw)
     water = (vp0.values <= 1.01 * 1500.0)
     print(f"# Per-band grids, Marmousi2 {true.shape[0]}x{true.shape[1]} at {h:g} m, {acq.n_shots} shots, "

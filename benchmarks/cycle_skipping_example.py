@@ -20,8 +20,9 @@ import numpy as np
 from scipy.ndimage import gaussian_filter
 
 import fwi_core as fwi
-from fwi_core import diagnostics, inversion
-from fwi_core.models import model_error_reduction, relative_error
+from fwi_core.inversion import diagnostics
+from fwi_core import inversion
+from fwi_core.survey.models import model_error_reduction, relative_error
 
 # ----------------------------------------------------------------------------- set-up
 NZ, NX, SPACING = 24, 100, 25.0   # 0.6 km deep, 2.5 km wide
@@ -119,7 +120,7 @@ def error_curves_figure(results: dict[str, dict], path: Path) -> None:
 
 
 def main(argv=None) -> None:
-    from fwi_core.plotting import plot_models
+    from fwi_core.report.plotting import plot_models
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="docs/figures", help="figure directory")

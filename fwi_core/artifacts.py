@@ -30,6 +30,8 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from .engine.acquisition import Acquisition
+
 
 MANIFEST_ATTR = "fwi_manifest"
 
@@ -266,7 +268,6 @@ def acquisition_to_dataset(acq) -> xr.Dataset:
 
 
 def acquisition_from_dataset(ds: xr.Dataset):
-    from .acquisition import Acquisition
 
     return Acquisition(sources=ds["sources"].values, receivers=ds["receivers"].values)
 

@@ -68,13 +68,17 @@ def first_derivative(space_order: int) -> np.ndarray:
     return np.array([float(x) for x in _taylor_coefficients(r, 1)])
 
 
-def max_stable_dt(vmax: float, dz: float, dx: float, space_order: int) -> float:
+def max_stable_dt(vmax: float, spacing: tuple[float, ...], space_order: int) -> float:
     """Largest stable dt (s) of the leapfrog scheme for this stencil and vmax (m/s).
 
-    Von Neumann: ``dt <= 2 / (vmax * sqrt(S * (1/dz^2 + 1/dx^2)))`` with ``S``
-    the largest eigenvalue of the 1-D second-derivative stencil (sum of the
-    absolute coefficients); ``dz``, ``dx`` in metres.
+    Von Neumann: ``dt <= 2 / (vmax * sqrt(S * sum_k 1/h_k^2))`` with ``S`` the
+    largest eigenvalue of the 1-D second-derivative stencil (sum of the
+    absolute coefficients); ``spacing``: the grid steps ``h_k`` (m), one per
+    axis (``(dz, dx)`` or ``(dz, dy, dx)``).
     """
     c = second_derivative(space_order)
     s = abs(c[0]) + 2.0 * np.abs(c[1:]).sum()
-    return float(2.0 / (vmax * np.sqrt(s * (1.0 / dz ** 2 + 1.0 / dx ** 2))))
+    inv = 0.0
+    for h in spacing:
+        inv = inv + 1.0 / h ** 2
+    return float(2.0 / (vmax * np.sqrt(s * inv)))

@@ -8,9 +8,10 @@ import pytest
 from scipy.ndimage import gaussian_filter
 
 import fwi_core as fwi
-from fwi_core import bandgrid, inversion
-from fwi_core.stability import MIN_POINTS_PER_WAVELENGTH, max_stable_dt
-from fwi_core.wavelets import max_frequency
+from fwi_core.inversion import bandgrid
+from fwi_core import inversion
+from fwi_core.stencils import MIN_POINTS_PER_WAVELENGTH, max_stable_dt
+from fwi_core.engine.wavelets import max_frequency
 
 BOUNDS = (1500.0, 3500.0)
 
@@ -30,7 +31,7 @@ def _band(rng, fmax, dtype="float64", n_shots=2):
     dt = inversion.choose_dt(true, BOUNDS[1], 8, 0.8)
     nt = len(inversion.time_axis(dt, 1.0))
     w = inversion.source_wavelet(8.0, dt, nt, inversion.wavelet_delay(8.0, dt, {"fmax": fmax}))
-    d = fwi.forward(true, acq, w.values, dt=dt, nt=nt, **inversion.engine_kwargs(sim))
+    d = fwi.forward(true, acq, w.values, dt=dt, nt=nt, options=inversion.engine_options(sim))
     d_fine, w_fine = inversion.prepare_band(d, w, {"fmax": fmax}, 4)
     d_band, w_band = inversion.prepare_band(d, w, {"fmax": fmax}, 4, true, sim, BOUNDS)
     return vp0, acq, sim, (d_fine, w_fine), (d_band, w_band)
@@ -73,7 +74,7 @@ def test_choose_obeys_dispersion_and_cfl(rng):
     # ... and as coarse as it allows: one point fewer along x would break it
     hx_next = (vp.sizes["x"] - 1) * 10.0 / (grid.shape[1] - 2)
     assert BOUNDS[0] / (f_use * hx_next) < MIN_POINTS_PER_WAVELENGTH[8]
-    assert grid.time_factor * dt <= max_stable_dt(BOUNDS[1], *grid.spacing, 8)
+    assert grid.time_factor * dt <= max_stable_dt(BOUNDS[1], grid.spacing, 8)
     # a band at the grid's own resolution keeps the model grid and dt
     hi = bandgrid.choose(vp, np.asarray(fwi.ricker(60.0, dt, nt)), dt, *BOUNDS)
     assert hi.shape == vp.shape and hi.time_factor == 1

@@ -10,7 +10,7 @@ from functools import lru_cache
 
 import pytest
 
-from fwi_core.checkpointing import (
+from fwi_core.engine.checkpointing import (
     forward_steps,
     recompute_factor,
     schedule,

@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from fwi_core import conditioning, misfits, signal
+from fwi_core.inversion import conditioning
+from fwi_core.traces import misfits, signal
 
 DT = 0.004
 NT = 120

@@ -6,7 +6,7 @@ import logging
 import numpy as np
 import pytest
 
-from fwi_core import diagnostics as D
+from fwi_core.inversion import diagnostics as D
 
 DT = 0.002
 NT = 500

@@ -7,7 +7,7 @@ import pytest
 from numba import njit
 
 import fwi_core as fwi
-from fwi_core import kernels as K
+from fwi_core.engine.backends import cpu2d as K
 
 TINY = np.float32(1e-39)  # subnormal in float32
 

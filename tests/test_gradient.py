@@ -4,7 +4,7 @@ import pytest
 from scipy.ndimage import gaussian_filter
 
 import fwi_core as fwi
-from fwi_core.checkpointing import forward_steps
+from fwi_core.engine.checkpointing import forward_steps
 
 
 def _problem(rng, free_surface=False):
@@ -71,10 +71,12 @@ def test_boundary_rebuilt_gradient_equals_stored(rng, free_surface):
 
 
 def test_memory_budget_chooses_strategy(rng):
-    from fwi_core.gradient import boundary_bytes
-    from fwi_core.propagation import _prepare
+    from fwi_core.engine.adjoint_state import boundary_bytes
+    from fwi_core.engine.options import Options
+    from fwi_core.engine.propagation import _prepare
     vp0, acq, w, obs, dt, nt, kw = _problem(rng)
-    st = _prepare(vp0, acq, w, dt, nt, 8, kw["pml_width"], False, kw["dtype"], kw["vmax"], kw["freq"])[0]
+    st = _prepare(vp0, acq, w, dt, nt, Options(pml_width=kw["pml_width"], dtype=kw["dtype"], vmax=kw["vmax"],
+                                                 freq=kw["freq"]))[0]
     need = boundary_bytes(st)
     info = fwi.gradient(vp0, acq, w, obs, dt, nt, return_info=True, **kw)[-1]
     assert info["strategy"] == "boundary"                  # the default budget holds the records
@@ -121,8 +123,8 @@ def test_peak_memory_grows_with_snapshots_not_with_nt():
         tracemalloc.stop()
         return p
 
-    from fwi_core.grid import Layout
-    field = int(np.prod(Layout(200, 300, 20, False).shape)) * 4  # bytes of one padded float32 field
+    from fwi_core.engine.grid import Layout
+    field = int(np.prod(Layout((200, 300), 20, False).shape)) * 4  # bytes of one padded float32 field
     short, long_ = peak(300, 8), peak(2400, 8)
     assert long_ - short < field                 # 8x the steps: not even one more wavefield
     many = peak(300, 40)
@@ -131,16 +133,17 @@ def test_peak_memory_grows_with_snapshots_not_with_nt():
 
 def test_boundary_strategy_memory_is_the_records_and_a_few_fields():
     import tracemalloc
-    from fwi_core.gradient import boundary_bytes
-    from fwi_core.grid import Layout
-    from fwi_core.propagation import _prepare
+    from fwi_core.engine.adjoint_state import boundary_bytes
+    from fwi_core.engine.grid import Layout
+    from fwi_core.engine.options import Options
+    from fwi_core.engine.propagation import _prepare
     vp = fwi.as_model(np.full((200, 300), 2000.0), 10.0)
     acq = fwi.Acquisition(np.array([[20.0, 1400.0]]), np.array([[20.0, 100.0], [20.0, 2700.0]]))
     dt, nt = fwi.stable_dt(vp), 600
     w = fwi.ricker(15.0, dt, nt)
     obs = np.zeros((1, 2, nt), np.float32)
-    field = int(np.prod(Layout(200, 300, 20, False).shape)) * 4
-    records = boundary_bytes(_prepare(vp, acq, w, dt, nt, 8, 20, False, np.float32, None, None)[0])
+    field = int(np.prod(Layout((200, 300), 20, False).shape)) * 4
+    records = boundary_bytes(_prepare(vp, acq, w, dt, nt, Options())[0])
     assert records < 0.5 * (nt - 2) * field        # less than half of every field stored
     fwi.gradient(vp, acq, w, obs, dt, nt)          # compile outside the trace
     fwi.release_workspace()                        # the records are allocated again, inside the trace

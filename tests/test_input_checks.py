@@ -14,7 +14,8 @@ import pytest
 import yaml
 
 from fwi_core import config as fc
-from fwi_core import models, stencils
+from fwi_core.survey import models
+from fwi_core import stencils
 
 ROOT = Path(__file__).resolve().parent.parent
 SMK = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile")]
@@ -66,7 +67,7 @@ def test_initial_model_of_another_shape_is_refused_with_the_shape(cfg, tmp_path)
 
 def test_initial_zarr_with_another_origin_is_refused(cfg, tmp_path):
     from fwi_core import artifacts
-    from fwi_core.grid import as_model
+    from fwi_core.engine.grid import as_model
 
     cfg = _with_files(cfg, tmp_path)
     v = models.geology((60, 160), 20.0, seed=3).values

@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 import fwi_core as fwi
-from fwi_core import conditioning, inversion
+from fwi_core.inversion import conditioning
+from fwi_core import inversion
 
 NZ, NX, H = 30, 60, 20.0
 BOUNDS = [1400.0, 3000.0]
@@ -80,7 +81,7 @@ def test_shot_stages_pass_threads_and_are_bitwise_independent_of_them():
     sums are then bitwise the same as with one thread."""
     import numba
 
-    from fwi_core.propagation import shot_workers
+    from fwi_core.engine.shots import shot_workers
 
     seen = []
     inversion.map_shots(lambda s, eng: seen.append((s, eng["num_threads"])), [4, 5], 100, 2)
@@ -117,7 +118,8 @@ def test_cycle_skip_risk_in_artifacts_and_warning_at_band_start(tmp_path, caplog
     gradient sum carry the fraction, and the report warns for that band only."""
     import logging
 
-    from fwi_core import diagnostics, report
+    from fwi_core.inversion import diagnostics
+    from fwi_core import report
 
     p = _problem("float32", band={"fmax": 8.0})
     bad = p["vp0"].copy(data=(p["vp0"].values / 0.95 * 0.8).astype(np.float32))

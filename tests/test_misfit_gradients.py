@@ -24,7 +24,8 @@ import pytest
 from scipy.ndimage import gaussian_filter
 
 import fwi_core as fwi
-from fwi_core import diagnostics, misfits
+from fwi_core.inversion import diagnostics
+from fwi_core.traces import misfits
 
 NZ, NX, SPACING = 40, 50, 10.0
 F0 = 15.0          # Ricker peak frequency (Hz)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fwi_core import misfits as M
+from fwi_core.traces import misfits as M
 
 DT = 0.002
 NT = 300

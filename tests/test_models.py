@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from fwi_core import artifacts, models
+from fwi_core import artifacts
+from fwi_core.survey import models
 
 
 def test_geology_features_and_determinism():

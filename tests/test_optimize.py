@@ -2,7 +2,8 @@
 import numpy as np
 import xarray as xr
 
-from fwi_core import artifacts, optimize
+from fwi_core import artifacts
+from fwi_core.inversion import optimize
 
 
 def _quadratic(n=30, seed=0):

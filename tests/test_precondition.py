@@ -1,7 +1,8 @@
 """Preconditioner: symmetric PSD, mask over water and devices, smoothing length."""
 import numpy as np
 
-from fwi_core import models, precondition
+from fwi_core.survey import models
+from fwi_core.inversion import precondition
 
 
 def _setup():

@@ -13,7 +13,7 @@ SCRIPT = textwrap.dedent("""
     import sys
     import numpy as np
     import fwi_core as fwi
-    from fwi_core import models
+    from fwi_core.survey import models
 
     vp = models.geology((40, 100), 20.0, seed=3)
     acq = fwi.Acquisition.surface(vp, n_shots=2, n_receivers=30, source_depth=20.0, receiver_depth=20.0)

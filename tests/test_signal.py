@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from scipy import signal as sps
 
-from fwi_core import signal as fs
+from fwi_core.traces import signal as fs
 
 DT = 0.002
 

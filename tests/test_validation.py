@@ -22,16 +22,16 @@ def test_cfl_violation_names_dt_and_limit(case):
 
 def test_stable_dt_is_stable_and_tight(case):
     vp, acq, w, dt, nt = case
-    from fwi_core.stability import max_stable_dt
-    assert dt == pytest.approx(0.9 * max_stable_dt(2000.0, 10.0, 10.0, 8))
+    from fwi_core.engine.stability import max_stable_dt
+    assert dt == pytest.approx(0.9 * max_stable_dt(2000.0, (10.0, 10.0), 8))
     d = fwi.forward(vp, acq, fwi.ricker(15.0, dt, 3000), dt, 3000, pml_width=5)
     assert np.all(np.isfinite(d.values)) and np.abs(d.values).max() < 1.0
     # the limit is real: just above it the scheme blows up (checked by bypassing the check)
-    from fwi_core import stability
-    limit = max_stable_dt(2000.0, 10.0, 10.0, 8)
+    from fwi_core.engine import stability
+    limit = max_stable_dt(2000.0, (10.0, 10.0), 8)
     orig = stability.check_cfl
     try:
-        import fwi_core.propagation as P
+        import fwi_core.engine.propagation as P
         P.check_cfl = lambda *a, **k: None
         bad = fwi.forward(vp, acq, fwi.ricker(15.0, 1.05 * limit, 3000), 1.05 * limit, 3000, pml_width=5)
     finally:
@@ -82,7 +82,11 @@ def test_shape_mismatches(case):
     with pytest.raises(ValueError, match="w: wavelet array has shape"):
         fwi.forward(vp, acq, np.zeros((3, nt)), dt, nt)
     with pytest.raises(ValueError, match="sources: expected positions"):
+        fwi.Acquisition(np.zeros((2, 4)), np.zeros((4, 2)))
+    with pytest.raises(ValueError, match="receivers: 2 coordinates per position, sources have 3"):
         fwi.Acquisition(np.zeros((2, 3)), np.zeros((4, 2)))
+    with pytest.raises(ValueError, match="acq: positions have 3 coordinates, the model has 2 dims"):
+        fwi.forward(vp, fwi.Acquisition(np.zeros((1, 3)), np.zeros((4, 3))), w, dt, nt)
     with pytest.raises(ValueError, match="receivers: 3 receiver sets for 2 sources"):
         fwi.Acquisition(np.zeros((2, 2)), np.zeros((3, 4, 2)))
     d = fwi.forward(vp, acq, w, dt, nt)

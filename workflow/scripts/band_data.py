@@ -1,7 +1,8 @@
 import xarray as xr
 
 from _common import Job
-from fwi_core import artifacts, bandgrid, inversion
+from fwi_core import artifacts, inversion
+from fwi_core.inversion import bandgrid
 
 job = Job(snakemake, "band_data")
 band, order, sim, bounds = (job.spec[k] for k in ("band", "filter_order", "simulation", "bounds"))

@@ -1,7 +1,8 @@
 import json
 
 from _common import Job
-from fwi_core import plotting, report
+from fwi_core.report import plotting
+from fwi_core import report
 
 job = Job(snakemake, "compare")
 rows = []

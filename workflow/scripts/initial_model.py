@@ -1,5 +1,6 @@
 from _common import ROOT, Job
-from fwi_core import artifacts, models
+from fwi_core import artifacts
+from fwi_core.survey import models
 
 job = Job(snakemake, "initial_model")
 spec, bounds = job.spec["source"], job.spec["bounds"]

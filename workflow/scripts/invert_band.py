@@ -1,5 +1,6 @@
 from _common import Job, acquisition, band_data
-from fwi_core import artifacts, conditioning, inversion
+from fwi_core import artifacts, inversion
+from fwi_core.inversion import conditioning
 
 job = Job(snakemake, "invert_band")
 sim, misfit = job.spec["simulation"], job.spec["misfit"]

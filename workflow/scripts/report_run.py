@@ -3,7 +3,10 @@ import json
 import numpy as np
 
 from _common import Job, acquisition, band_data
-from fwi_core import artifacts, conditioning, inversion, models, plotting, report
+from fwi_core import artifacts, inversion, report
+from fwi_core.inversion import conditioning
+from fwi_core.survey import models
+from fwi_core.report import plotting
 
 job = Job(snakemake, "report")
 inp, out, run = snakemake.input, snakemake.output, snakemake.params.run

@@ -1,5 +1,6 @@
 from _common import Job, acquisition, band_data
-from fwi_core import artifacts, conditioning, inversion
+from fwi_core import artifacts, inversion
+from fwi_core.inversion import conditioning
 
 job = Job(snakemake, "trial")
 misfit, bounds, sim = job.spec["misfit"], job.spec["bounds"], job.spec["simulation"]

@@ -1,5 +1,5 @@
 from _common import ROOT, Job
-from fwi_core import models
+from fwi_core.survey import models
 
 job = Job(snakemake, "true_model")
 spec = job.spec["source"]

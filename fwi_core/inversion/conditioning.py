@@ -37,8 +37,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import misfits
-from .signal import NORMALIZE_MODES, mute_after_mask, mute_before_arrival_mask, offset_mask, time_window_mask
+from ..traces import misfits
+from ..traces.signal import NORMALIZE_MODES, mute_after_mask, mute_before_arrival_mask, offset_mask, time_window_mask
 
 __all__ = ["offsets", "band_spec", "weights", "conditioned", "shot_misfit", "is_identity"]
 

@@ -13,7 +13,9 @@ import numpy as np
 import xarray as xr
 from scipy.ndimage import gaussian_filter
 
-from .grid import as_model
+from ..artifacts import open_dataset
+from ..config import MIN_MODEL_CELLS, ConfigError, grid_errors, resolve_path, value_errors, value_stats
+from ..engine.grid import as_model
 
 WATER_VELOCITY = 1500.0
 
@@ -132,7 +134,6 @@ def load(path: str | os.PathLike, spacing=None, variable: str | None = None) -> 
             raise ValueError(f"file: {path} holds shape {arr.shape}; expected a 2-D (z, x) array")
         return as_model(arr.astype(np.float32), _spacing(spacing)).assign_attrs(source=os.path.basename(path))
     if path.rstrip("/").endswith(".zarr"):
-        from .artifacts import open_dataset
 
         ds = open_dataset(path)
         name = variable or ("vp" if "vp" in ds else list(ds.data_vars)[0])
@@ -191,7 +192,6 @@ def trend(like: xr.DataArray, v0: float, gradient: float, water_velocity: float 
 
 def from_source(spec: dict, base_dir=None, true_model: xr.DataArray | None = None) -> xr.DataArray:
     """Build a model from a config model source (see the config schema)."""
-    from .config import resolve_path
 
     if "generator" in spec:
         kw = {k: spec[k] for k in ("seed", "water_depth") if k in spec}
@@ -230,7 +230,6 @@ def check_entry(vp: xr.DataArray, key: str, where: str, bounds=None, bounds_key:
     positive, within the run's ``bounds`` (m/s) when given, and on the grid of
     ``like`` (the true model) when given. Raises ``ValueError`` naming the
     config ``key`` and ``where`` the model came from (file or source)."""
-    from .config import MIN_MODEL_CELLS, ConfigError, grid_errors, value_errors, value_stats
 
     if vp.ndim != 2 or min(vp.shape) < MIN_MODEL_CELLS:
         raise ConfigError([f"key '{key}': {where} has shape {tuple(vp.shape)}; expected a 2-D (z, x) model "

@@ -1,13 +1,14 @@
 """Acquisition geometry and the off-grid point operators.
 
-Positions are ``[z, x]`` in metres. A point (source or receiver) is spread on
-the grid with Kaiser-windowed sinc weights (Hicks 2002), radius ``RADIUS``
-cells per axis, so off-grid points keep the accuracy of the stencil. With a
+Positions are ``[z, x]`` (2-D) or ``[z, y, x]`` (3-D) in metres, in the order
+of the model's dims. A point (source or receiver) is spread on the grid with
+Kaiser-windowed sinc weights (Hicks 2002), radius ``RADIUS`` cells per axis,
+so off-grid points keep the accuracy of the stencil. With a
 free surface the weights that fall above the surface are mirrored with a
 negative sign (the surface row itself carries none), as the surface's
 antisymmetric image requires. Receivers read ``sum(w * u)``; sources add
-``w / (dz*dx) * f``, a discrete delta: the receiver operator is exactly the
-transpose of the source operator up to the cell area.
+``w / (cell volume) * f``, a discrete delta: the receiver operator is exactly
+the transpose of the source operator up to the cell volume (area in 2-D).
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
-from .grid import HALO, Layout, check_model
+from .grid import DIMS, HALO, Layout, check_model
 
 #: Half-width (cells) of the windowed sinc, and its Kaiser shape for that radius.
 RADIUS = 4
@@ -25,9 +26,10 @@ KAISER_BETA = 6.31
 
 def _as_positions(a: np.ndarray, name: str, ndim: int) -> np.ndarray:
     a = np.asarray(a, dtype=np.float64)
-    if a.ndim != ndim or a.shape[-1] != 2:
-        want = "(n, 2)" if ndim == 2 else "(n_shots, n_receivers, 2)"
-        raise ValueError(f"{name}: expected positions of shape {want} as [z, x] in metres, got {a.shape}")
+    if a.ndim != ndim or a.shape[-1] not in DIMS:
+        want = "(n, d)" if ndim == 2 else "(n_shots, n_receivers, d)"
+        raise ValueError(f"{name}: expected positions of shape {want} with d = 2 [z, x] or 3 [z, y, x] "
+                         f"in metres, got {a.shape}")
     if not np.all(np.isfinite(a)):
         raise ValueError(f"{name}: positions contain NaN or inf")
     return a
@@ -35,11 +37,13 @@ def _as_positions(a: np.ndarray, name: str, ndim: int) -> np.ndarray:
 
 @dataclass(frozen=True, eq=False)
 class Acquisition:
-    """Source and receiver positions ``[z, x]`` (m).
+    """Source and receiver positions ``[z, x]`` or ``[z, y, x]`` (m).
 
-    ``sources``: ``(n_shots, 2)``; ``receivers``: ``(n_receivers, 2)`` shared
-    by all shots or ``(n_shots, n_receivers, 2)``. Stored as float64 with
-    receivers always ``(n_shots, n_receivers, 2)``.
+    ``sources``: ``(n_shots, d)``; ``receivers``: ``(n_receivers, d)`` shared
+    by all shots or ``(n_shots, n_receivers, d)``, with ``d`` = 2 or 3 the
+    model's dimension. Stored as float64 with receivers always
+    ``(n_shots, n_receivers, d)``. (Shots with receiver sets of different
+    sizes, as field surveys have, are the next step: see docs/architecture.md.)
     """
 
     sources: np.ndarray
@@ -51,6 +55,8 @@ class Acquisition:
         if rec.ndim == 2:
             rec = np.broadcast_to(_as_positions(rec, "receivers", 2), (src.shape[0], *rec.shape))
         rec = _as_positions(rec, "receivers", 3)
+        if rec.shape[-1] != src.shape[-1]:
+            raise ValueError(f"receivers: {rec.shape[-1]} coordinates per position, sources have {src.shape[-1]}")
         if rec.shape[0] != src.shape[0]:
             raise ValueError(f"receivers: {rec.shape[0]} receiver sets for {src.shape[0]} sources")
         if src.shape[0] == 0 or rec.shape[1] == 0:
@@ -61,6 +67,11 @@ class Acquisition:
     @property
     def n_shots(self) -> int:
         return self.sources.shape[0]
+
+    @property
+    def ndim(self) -> int:
+        """Coordinates per position: 2 ([z, x]) or 3 ([z, y, x])."""
+        return self.sources.shape[1]
 
     @property
     def n_receivers(self) -> int:
@@ -79,7 +90,8 @@ class Acquisition:
         """Evenly spread surface survey across the model width.
 
         Sources and receivers span ``[x0 + margin, x1 - margin]``, at depths
-        ``source_depth``/``receiver_depth`` (m) below the model top.
+        ``source_depth``/``receiver_depth`` (m) below the model top; in 3-D
+        along the middle of the y axis (a 2-D line in a 3-D model).
         """
         check_model(vp)
         for name, n in (("n_shots", n_shots), ("n_receivers", n_receivers)):
@@ -89,26 +101,36 @@ class Acquisition:
         lo, hi = x[0] + margin, x[-1] - margin
         if hi < lo:
             raise ValueError(f"margin={margin} m leaves no room on a model {x[-1] - x[0]} m wide")
-        xs = np.linspace(lo, hi, int(n_shots)) if n_shots > 1 else np.array([(lo + hi) / 2])
-        xr_ = np.linspace(lo, hi, int(n_receivers)) if n_receivers > 1 else np.array([(lo + hi) / 2])
-        src = np.stack([np.full_like(xs, z[0] + source_depth), xs], axis=1)
-        rec = np.stack([np.full_like(xr_, z[0] + receiver_depth), xr_], axis=1)
-        return cls(src, rec)
+
+        def line(n: int, depth: float) -> np.ndarray:
+            xs = np.linspace(lo, hi, int(n)) if n > 1 else np.array([(lo + hi) / 2])
+            cols = [np.full_like(xs, z[0] + depth)]
+            if "y" in vp.dims:
+                y = vp["y"].values
+                cols.append(np.full_like(xs, (y[0] + y[-1]) / 2))
+            return np.stack([*cols, xs], axis=1)
+
+        return cls(line(n_shots, source_depth), line(n_receivers, receiver_depth))
 
     def check_inside(self, vp: xr.DataArray) -> None:
-        """Raise ``ValueError`` if any source or receiver lies outside the model."""
-        z, x = vp["z"].values, vp["x"].values
-        lo = np.array([z[0], x[0]])
-        hi = np.array([z[-1], x[-1]])
-        tol = 1e-9 * max(abs(z[-1]), abs(x[-1]), 1.0)
-        for name, pos in (("sources", self.sources), ("receivers", self.receivers.reshape(-1, 2))):
+        """Raise ``ValueError`` if the positions do not match the model's
+        dimension or any source or receiver lies outside the model."""
+        if self.ndim != vp.ndim:
+            raise ValueError(f"acq: positions have {self.ndim} coordinates, the model has "
+                             f"{vp.ndim} dims {vp.dims}")
+        axes = [vp[d].values for d in vp.dims]
+        lo = np.array([a[0] for a in axes])
+        hi = np.array([a[-1] for a in axes])
+        tol = 1e-9 * max(float(np.abs(hi).max()), 1.0)
+        for name, pos in (("sources", self.sources), ("receivers", self.receivers.reshape(-1, self.ndim))):
             bad = np.any((pos < lo - tol) | (pos > hi + tol), axis=-1)
             if bad.any():
                 p = pos[np.argmax(bad)]
+                extent = ", ".join(f"{d} in [{a:g}, {b:g}] m" for d, a, b in zip(vp.dims, lo, hi))
+                at = ", ".join(f"{d}={c:g}" for d, c in zip(vp.dims, p))
                 raise ValueError(
                     f"{name}: {int(bad.sum())} position(s) outside the model "
-                    f"(z in [{z[0]:g}, {z[-1]:g}] m, x in [{x[0]:g}, {x[-1]:g}] m), first at "
-                    f"[z={p[0]:g}, x={p[1]:g}]")
+                    f"({extent}), first at [{at}]")
 
 
 def _axis_weights(pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -132,46 +154,50 @@ def point_operators(positions: np.ndarray, vp: xr.DataArray, layout: Layout
                     ) -> tuple[np.ndarray, np.ndarray]:
     """Flat indices into the padded array and weights for each point.
 
-    ``positions``: ``(n_points, 2)`` [z, x] m. Returns ``idx`` (int64) and
-    ``w`` (float64), both ``(n_points, K)``, where K (at most ``(2*RADIUS)**2``)
-    is the largest number of cells any point touches: each cell appears once
-    per point, and unused slots have weight 0 (and point at an always-zero
-    halo cell). A point on a grid node touches one cell, on a grid line 2R.
+    ``positions``: ``(n_points, d)`` in the order of ``vp.dims``, m. Returns
+    ``idx`` (int64) and ``w`` (float64), both ``(n_points, K)``, where K (at
+    most ``(2*RADIUS)**d``) is the largest number of cells any point touches:
+    each cell appears once per point, and unused slots have weight 0 (and
+    point at an always-zero halo cell). A point on a grid node touches one
+    cell, on a grid line 2R.
     """
-    z0, x0 = float(vp["z"].values[0]), float(vp["x"].values[0])
-    dz = float(vp["z"].values[1] - z0)
-    dx = float(vp["x"].values[1] - x0)
-    NZ, NX = layout.shape
-    pos = np.asarray(positions, dtype=np.float64).reshape(-1, 2)
+    d = vp.ndim
+    shape = layout.shape
+    size = int(np.prod(shape))
+    pos = np.asarray(positions, dtype=np.float64).reshape(-1, d)
     n = len(pos)
-    zn, wz = _axis_weights((pos[:, 0] - z0) / dz)
-    xn, wx = _axis_weights((pos[:, 1] - x0) / dx)
-    zn = zn + layout.mz0
-    xn = xn + layout.mx0
-    if layout.free_surface:
-        surf = layout.mz0
-        above = zn < surf
-        zn = np.where(above, 2 * surf - zn, zn)  # mirror image below the surface
-        wz = np.where(above, -wz, wz)
-        wz = np.where(zn == surf, 0.0, wz)      # the surface itself stays u = 0
-    # points that would fall outside the computed region (thin PML) carry no weight
-    wz = np.where((zn >= HALO) & (zn < NZ - HALO), wz, 0.0)
-    wx = np.where((xn >= HALO) & (xn < NX - HALO), wx, 0.0)
-    flat = (zn[:, :, None] * NX + xn[:, None, :]).reshape(n, -1)
-    wflat = (wz[:, :, None] * wx[:, None, :]).reshape(n, -1)
+    nodes, weights = [], []
+    for k, dim in enumerate(vp.dims):
+        c = vp[dim].values
+        nk, wk = _axis_weights((pos[:, k] - float(c[0])) / float(c[1] - c[0]))
+        nk = nk + layout.origin[k]
+        if k == 0 and layout.free_surface:
+            surf = layout.origin[0]
+            above = nk < surf
+            nk = np.where(above, 2 * surf - nk, nk)  # mirror image below the surface
+            wk = np.where(above, -wk, wk)
+            wk = np.where(nk == surf, 0.0, wk)      # the surface itself stays u = 0
+        # points that would fall outside the computed region (thin PML) carry no weight
+        wk = np.where((nk >= HALO) & (nk < shape[k] - HALO), wk, 0.0)
+        nodes.append(nk)
+        weights.append(wk)
+    flat, wflat = nodes[0], weights[0]
+    for k in range(1, d):  # outer products, last axis fastest (C order)
+        flat = (flat[:, :, None] * shape[k] + nodes[k][:, None, :]).reshape(n, -1)
+        wflat = (wflat[:, :, None] * weights[k][:, None, :]).reshape(n, -1)
     # one entry per (point, cell): merge the duplicates mirroring creates, drop zeros
-    key = np.arange(n)[:, None] * (NZ * NX) + flat
+    key = np.arange(n)[:, None] * size + flat
     keep = wflat != 0.0
     uniq, inv = np.unique(key[keep], return_inverse=True)
     merged = np.bincount(inv, weights=wflat[keep], minlength=len(uniq))
     nz_ = merged != 0.0
     uniq, merged = uniq[nz_], merged[nz_]
-    owner = uniq // (NZ * NX)
+    owner = uniq // size
     counts = np.bincount(owner, minlength=n)
     slot = np.arange(len(uniq)) - np.repeat(np.cumsum(counts) - counts, counts)
     K = max(int(counts.max(initial=0)), 1)
     idx = np.zeros((n, K), dtype=np.int64)
     wts = np.zeros((n, K))
-    idx[owner, slot] = uniq % (NZ * NX)
+    idx[owner, slot] = uniq % size
     wts[owner, slot] = merged
     return idx, wts

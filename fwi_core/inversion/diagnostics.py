@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from .misfits import cross_correlation_shift
-from .signal import _positive
+from ..traces.misfits import cross_correlation_shift
+from ..traces.signal import _positive
 
 
 def _figure(figsize: tuple[float, float]) -> "Figure":

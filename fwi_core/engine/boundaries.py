@@ -55,10 +55,9 @@ def cpml_profile(n: int, lead: int, trail: int, h: float, dt: float, vmax: float
     return a, b
 
 
-def cpml_coefficients(layout: Layout, dz: float, dx: float, dt: float, vmax: float,
-                      freq: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """``(az, bz, ax, bx)``: 1-D CPML coefficients along z (length NZ) and x (length NX)."""
-    NZ, NX = layout.shape
-    az, bz = cpml_profile(NZ, layout.top, layout.pml, dz, dt, vmax, freq, layout.pml)
-    ax, bx = cpml_profile(NX, layout.pml, layout.pml, dx, dt, vmax, freq, layout.pml)
-    return az, bz, ax, bx
+def cpml_coefficients(layout: Layout, spacing: tuple[float, ...], dt: float, vmax: float,
+                      freq: float) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``[(a, b) per axis]``: 1-D CPML coefficients along each padded axis
+    (in the order of the model's dims; lengths ``layout.shape``)."""
+    return [cpml_profile(n, lead, layout.pml, h, dt, vmax, freq, layout.pml)
+            for n, lead, h in zip(layout.shape, layout.lead, spacing)]

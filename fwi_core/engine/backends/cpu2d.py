@@ -1,4 +1,13 @@
-"""Numba kernels of the 2-D acoustic time step and its exact transpose.
+"""The CPU backend in 2-D: numba kernels of the acoustic time step, its exact
+transpose, and the time loops over them (registry entry ``(2, "cpu")``,
+:mod:`fwi_core.engine.backends`).
+
+This file is self-contained on purpose: numba's on-disk cache is invalidated
+per source file and does not track jitted functions imported from other
+files, so every jitted function a loop calls lives here. The drivers
+(:mod:`fwi_core.engine.propagation`, :mod:`fwi_core.engine.gradient`) see
+only the interface at the end of the file, with the operator's arrays packed
+in a few tuples (:func:`pack`).
 
 Discrete forward operator (one step n, padded arrays, ``s = dt^2 vp^2``):
 
@@ -616,41 +625,155 @@ def gather(a, idx, wts, out):
         out[p] = acc
 
 
+# ---------------------------------------------------------------- layout (plain Python)
+#: Width multiple (cells) of the x absorbing strips: one AVX-512 float32 vector.
+STRIP_ALIGN = 16
+HALO = R
+
+
+def regions(layout) -> np.ndarray:
+    """Region bounds ``(fz, ze, xs, xe, zc0, zc1, xc0, xc1)`` of a padded 2-D
+    layout: the computed rows and columns, and the interior core further than
+    the stencil radius from the absorbing layer (int64 array)."""
+    NZ, NX = layout.shape
+    fz = HALO + (1 if layout.free_surface else 0)
+    ze, xs, xe = NZ - HALO, HALO, NX - HALO
+    reach = HALO  # stencil radius: the core starts this far from the layer
+    zc0 = HALO + layout.top + reach if layout.top else fz
+    zc1 = ze - layout.pml - reach if layout.pml else ze
+    # x strips widened to whole 16-float vectors (the CPML terms are exactly 0
+    # beyond the layer): a scalar loop tail would cost more than the extra lanes
+    strip = -(-(layout.pml + reach) // STRIP_ALIGN) * STRIP_ALIGN
+    xc0 = xs + strip if layout.pml else xs
+    xc1 = xe - strip if layout.pml else xe
+    if zc1 <= zc0:  # short grid: every row is a band row
+        zc0 = zc1 = fz
+    if xc1 <= xc0:  # narrow grid: one strip spans every column
+        xc0 = xc1 = xs
+    return np.array((fz, ze, xs, xe, zc0, zc1, xc0, xc1), dtype=np.int64)
+
+
+def core_points(bounds) -> int:
+    """Cells of the interior core."""
+    fz, ze, xs, xe, zc0, zc1, xc0, xc1 = (int(x) for x in bounds)
+    return (zc1 - zc0) * (xc1 - xc0)
+
+
+def strips(layout) -> tuple[np.ndarray, np.ndarray]:
+    """Padded columns of the x absorbing strips and rows of the z strips: the
+    CPML state a snapshot keeps (:func:`execute`)."""
+    NZ, NX = layout.shape
+    xcols = np.r_[HALO:HALO + layout.pml, NX - HALO - layout.pml:NX - HALO].astype(np.int64)
+    zrows = np.r_[HALO:HALO + layout.top, NZ - HALO - layout.pml:NZ - HALO].astype(np.int64)
+    return xcols, zrows
+
+
+def snapshot_cells(layout) -> int:
+    """Cells of one snapshot at most: two time levels and the CPML strips
+    (consecutive snapshots share a time level, :func:`execute`)."""
+    NZ, NX = layout.shape
+    xcols, zrows = strips(layout)
+    return 2 * NZ * NX + 2 * NZ * len(xcols) + 2 * NX * len(zrows)
+
+
+def pack(s, coefs, cpml, bounds, free_surface: bool) -> tuple:
+    """The operator tuple the loops take: ``s`` = dt^2 vp^2 (padded), per axis
+    (z, x) the stencil coefficients ``(c2, c1)`` (5-tuples scaled by the
+    spacing) and the CPML ``(a, b)``, the region bounds and the free-surface flag."""
+    (c2z, c1z), (c2x, c1x) = coefs
+    (az, bz), (ax, bx) = cpml
+    return (s, c2x, c2z, c1x, c1z, ax, bx, az, bz, bounds, bool(free_surface))
+
+
+def fields(layout, dtype, n: int) -> tuple:
+    """``n`` zero fields of the padded shape."""
+    return tuple(np.zeros(layout.shape, dtype=dtype) for _ in range(n))
+
+
+def cpml_fields(layout, dtype) -> tuple:
+    """Forward CPML memory ``(psi_x, psi_z, zeta_x, zeta_z)``, zero."""
+    return fields(layout, dtype, 4)
+
+
+def adjoint_fields(layout, dtype, threads: int) -> tuple:
+    """Adjoint CPML memory ``(Z_x, Z_z, P_x, P_z)`` and the scratch rows of
+    :func:`adjoint_step` (two padded rows per thread), zero."""
+    return fields(layout, dtype, 4) + (np.zeros((2 * threads, layout.shape[1]), dtype=dtype),)
+
+
+def snapshot_store(layout, dtype, n_snap: int) -> tuple:
+    """Checkpoint storage for :func:`execute` with ``n_snap`` snapshots:
+    ``(levels, refs, slot_levels, slot_step, xaux, zaux, xcols, zrows)``."""
+    NZ, NX = layout.shape
+    xcols, zrows = strips(layout)
+    levels = np.zeros((2 * n_snap + 3, NZ, NX), dtype=dtype)
+    return (levels, np.zeros(levels.shape[0], dtype=np.int64), np.full((n_snap, 2), -1, dtype=np.int64),
+            np.zeros(n_snap, dtype=np.int64), np.empty((n_snap, 2, NZ, len(xcols)), dtype=dtype),
+            np.empty((n_snap, 2, len(zrows), NX), dtype=dtype), xcols, zrows)
+
+
 # ---------------------------------------------------------------- time loops
 # Kept in this module so that numba's on-disk cache, invalidated per source
-# file, never pairs a cached loop with a stale kernel.
+# file, never pairs a cached loop with a stale kernel. Arguments are packed:
+# ``op`` (:func:`pack`), ``aux`` (:func:`cpml_fields`), ``src``/``rec`` =
+# (flat indices, weights) of one shot's points, ``adj_aux`` (:func:`adjoint_fields`).
 
 _LOOP_OPTS = dict(cache=True, nogil=True, error_model="numpy", boundscheck=False)
 
+
 @njit(**_LOOP_OPTS)
-def _step(n, u, um, out, psx, psz, zex, zez, s, c2x, c2z, c1x, c1z, ax, bx, az, bz, b, fs,
-          src_idx, src_w, wav, rec_idx, rec_w, syn, record, amp, h, illum):
+def _step(n, u, um, out, aux, op, src, wav, rec, syn, record, amp, h, illum):
     """Forward step n: records u^n into ``syn[n]`` if ``record``, then u^{n+1}
     into ``out``; with ``illum``, ``h += (s L u^n)^2`` (before the source)."""
+    s, c2x, c2z, c1x, c1z, ax, bx, az, bz, b, fs = op
+    psx, psz, zex, zez = aux
     if record:
-        gather(u, rec_idx, rec_w, syn[n])
+        gather(u, rec[0], rec[1], syn[n])
     forward_step(u, um, out, s, c2x, c2z, c1x, c1z, ax, bx, az, bz, psx, psz, zex, zez,
                  b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], fs)
     if illum:
         d2_squared(out, u, um, h, b[0], b[1], b[2], b[3])
     amp[0] = wav[n]
-    inject(out, s, src_idx, src_w, amp)
+    inject(out, s, src[0], src[1], amp)
 
 
 @njit(**_LOOP_OPTS)
-def advance(k, n0, u, um, spare, psx, psz, zex, zez, s, c2x, c2z, c1x, c1z, ax, bx, az, bz, b, fs,
-            src_idx, src_w, wav, rec_idx, rec_w, syn, record):
+def advance(k, n0, u, um, spare, aux, op, src, wav, rec, syn, record):
     """k forward steps from state n0 (``u`` = u^n0, ``um`` = u^{n0-1}), rotating
     three buffers; records u^n (n = n0..n0+k-1) into ``syn[n]`` (time-major,
     ``(nt, n_rec)``) if ``record``. Returns the new ``(u, um, spare)``."""
     fp = flush_denormals()
     amp = np.empty(1, dtype=u.dtype)
     for n in range(n0, n0 + k):
-        _step(n, u, um, spare, psx, psz, zex, zez, s, c2x, c2z, c1x, c1z, ax, bx, az, bz, b, fs,
-              src_idx, src_w, wav, rec_idx, rec_w, syn, record, amp, u, False)
+        _step(n, u, um, spare, aux, op, src, wav, rec, syn, record, amp, u, False)
         u, um, spare = spare, u, um
     restore_fp(fp)
     return u, um, spare
+
+
+@njit(**_LOOP_OPTS)
+def _adjoint_step(w, wp, t, u, g, image, op, adj_aux, up, out, rec, rebuild):
+    """:func:`adjoint_step` with packed arguments."""
+    s, c2x, c2z, c1x, c1z, ax, bx, az, bz, b, fs = op
+    zx, zz, px, pz = adj_aux
+    adjoint_step(w, wp, t, u, g, image, s, c2x, c2z, c1x, c1z, ax, bx, az, bz, zx, zz, px, pz,
+                 b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], fs, up, out, rec, rebuild)
+
+
+@njit(**_LOOP_OPTS)
+def adjoint_sweep(w, wp, t, adj_aux, op, src, rec, r, out):
+    """Source-side adjoint of one shot: ``out (nt,)`` from the residual
+    ``r (n_rec, nt)``, W^{nt-1} = s R^T r^{nt-1} already in ``w``."""
+    fp = flush_denormals()
+    s = op[0]
+    buf = np.empty(1, dtype=w.dtype)
+    for n in range(r.shape[1] - 2, -1, -1):
+        gather(w, src[0], src[1], buf)     # f^n sees W^{n+1}
+        out[n] = buf[0]
+        _adjoint_step(w, wp, t, w, w, False, op, adj_aux, w, w, t[0], False)
+        inject(wp, s, rec[0], rec[1], r[:, n])
+        w, wp = wp, w
+    restore_fp(fp)
 
 
 @njit(**_LOOP_OPTS)
@@ -686,25 +809,25 @@ def _aux_strips(slot, psx, psz, zex, zez, xaux, zaux, xcols, zrows, to_slot):
 
 
 @njit(**_LOOP_OPTS)
-def execute(actions, cur, levels, cu, cm, refs, slot_levels, slot_step,
-            psx, psz, zex, zez, xaux, zaux, xcols, zrows,
-            s, c2x, c2z, c1x, c1z, ax, bx, az, bz, b, fs,
-            src_idx, src_w, wav, rec_idx, rec_w, syn, record,
-            w, wp, t, zx, zz, px, pz, g, h, illum, adj):
+def execute(actions, cur, cu, cm, store, aux, op, src, wav, rec, syn, record,
+            w, wp, t, adj_aux, g, h, illum, adj):
     """Run checkpoint-schedule actions (codes: 0 advance, 1 save, 2 restore, 3 reverse).
 
-    The wavefield lives in ``levels`` ``(L, NZ, NX)``, one time level per
-    buffer: the current state is ``(levels[cu], levels[cm])`` = (u^n, u^{n-1})
-    and snapshot ``k`` is the pair of buffers ``slot_levels[k]`` (-1: empty),
-    with ``refs`` counting the snapshots that hold each buffer. A step writes
-    into a free buffer, so saving and restoring copy no wavefield (only the
-    CPML strips, and a restore only when an advance follows it), and
-    consecutive snapshots share their common time level.
-    ``L >= 2 * snapshots + 3`` keeps a free buffer for every step.
-    ``syn`` as in :func:`advance`; ``illum``: advance steps add to the
-    illumination ``h`` (:func:`_step`); ``adj`` the adjoint source
+    ``store`` = :func:`snapshot_store`: the wavefield lives in ``levels``
+    ``(L, NZ, NX)``, one time level per buffer: the current state is
+    ``(levels[cu], levels[cm])`` = (u^n, u^{n-1}) and snapshot ``k`` is the
+    pair of buffers ``slot_levels[k]`` (-1: empty), with ``refs`` counting the
+    snapshots that hold each buffer. A step writes into a free buffer, so
+    saving and restoring copy no wavefield (only the CPML strips, and a
+    restore only when an advance follows it), and consecutive snapshots share
+    their common time level. ``L >= 2 * snapshots + 3`` keeps a free buffer
+    for every step. ``syn`` as in :func:`advance`; ``illum``: advance steps
+    add to the illumination ``h`` (:func:`_step`); ``adj`` the adjoint source
     ``(nt, n_rec)``. Reversing step n needs only u^n (:func:`adjoint_step`).
     Returns (cur, cu, cm, w, wp)."""
+    levels, refs, slot_levels, slot_step, xaux, zaux, xcols, zrows = store
+    psx, psz, zex, zez = aux
+    s = op[0]
     fp = flush_denormals()
     amp = np.empty(1, dtype=levels.dtype)
     pending = -1  # slot whose CPML strips a restore has not copied yet
@@ -716,8 +839,7 @@ def execute(actions, cur, levels, cu, cm, refs, slot_levels, slot_step,
         if code == 0:
             for n in range(cur, cur + arg):
                 f = _free_level(refs, cu, cm)
-                _step(n, levels[cu], levels[cm], levels[f], psx, psz, zex, zez, s, c2x, c2z, c1x, c1z,
-                      ax, bx, az, bz, b, fs, src_idx, src_w, wav, rec_idx, rec_w, syn, record, amp,
+                _step(n, levels[cu], levels[cm], levels[f], aux, op, src, wav, rec, syn, record, amp,
                       h, illum)
                 cu, cm = f, cu
             cur += arg
@@ -737,10 +859,9 @@ def execute(actions, cur, levels, cu, cm, refs, slot_levels, slot_step,
         else:
             n = arg  # W^n into wp from W^{n+1} = w, imaged against u^n
             u = levels[cu]
-            adjoint_step(w, wp, t, u, g, True, s, c2x, c2z, c1x, c1z, ax, bx, az, bz, zx, zz, px, pz,
-                         b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], fs, u, u, t[0], False)
-            inject(wp, s, rec_idx, rec_w, adj[n])
-            inject(g, u, rec_idx, rec_w, adj[n])
+            _adjoint_step(w, wp, t, u, g, True, op, adj_aux, u, u, t[0], False)
+            inject(wp, s, rec[0], rec[1], adj[n])
+            inject(g, u, rec[0], rec[1], adj[n])
             w, wp = wp, w
     restore_fp(fp)
     return cur, cu, cm, w, wp
@@ -749,16 +870,15 @@ def execute(actions, cur, levels, cu, cm, refs, slot_levels, slot_step,
 # ---------------------------------------------------------------- boundary saving
 
 @njit(**_LOOP_OPTS)
-def sweep_saving(nt, u, um, spare, psx, psz, zex, zez, s, c2x, c2z, c1x, c1z, ax, bx, az, bz, b, fs,
-                 src_idx, src_w, wav, rec_idx, rec_w, syn, store, h, illum):
+def sweep_saving(nt, u, um, spare, aux, op, src, wav, rec, syn, store, h, illum):
     """Forward sweep u^0 -> u^{nt-1} as :func:`advance` (recording every
     sample but the last), saving the boundary of u^k into ``store[k]`` for
     k = 1..len(store)-1 (``store[0]`` is u^0's, zero). Returns (u^{nt-1}, u^{nt-2}, spare)."""
+    b = op[9]
     fp = flush_denormals()
     amp = np.empty(1, dtype=u.dtype)
     for n in range(nt - 1):
-        _step(n, u, um, spare, psx, psz, zex, zez, s, c2x, c2z, c1x, c1z, ax, bx, az, bz, b, fs,
-              src_idx, src_w, wav, rec_idx, rec_w, syn, True, amp, h, illum)
+        _step(n, u, um, spare, aux, op, src, wav, rec, syn, True, amp, h, illum)
         if n + 1 < store.shape[0]:
             boundary_copy(spare, store[n + 1], b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], True)
         u, um, spare = spare, u, um
@@ -767,26 +887,24 @@ def sweep_saving(nt, u, um, spare, psx, psz, zex, zez, s, c2x, c2z, c1x, c1z, ax
 
 
 @njit(**_LOOP_OPTS)
-def reverse_saved(nt, u_next, u, spare, store, s, c2x, c2z, c1x, c1z, ax, bx, az, bz, b, fs,
-                  src_idx, src_w, wav, rec_idx, rec_w, w, wp, t, zx, zz, px, pz, g, adj):
+def reverse_saved(nt, u_next, u, spare, store, op, src, wav, rec, w, wp, t, adj_aux, g, adj):
     """Reverse sweep with the forward field rebuilt from ``store`` (see
     :func:`sweep_saving`): for n = nt-2..0, W^n from W^{n+1} imaged against
     u^n (as the reverse action of :func:`execute`), then u^{n-1} from u^n
     and u^{n+1}. ``u_next``, ``u`` = u^{nt-1}, u^{nt-2}; ``spare`` a third
     level. Returns the final adjoint field buffer."""
+    s, b, fs = op[0], op[9], op[10]
     fp = flush_denormals()
     for n in range(nt - 2, -1, -1):
         rebuild = n >= 1
         if rebuild and fs:
             mirror_surface(u, b[0])
-        adjoint_step(w, wp, t, u, g, True, s, c2x, c2z, c1x, c1z, ax, bx, az, bz, zx, zz, px, pz,
-                     b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], fs,
-                     u_next, spare, store[max(n - 1, 0)], rebuild)
-        inject(wp, s, rec_idx, rec_w, adj[n])
-        inject(g, u, rec_idx, rec_w, adj[n])
+        _adjoint_step(w, wp, t, u, g, True, op, adj_aux, u_next, spare, store[max(n - 1, 0)], rebuild)
+        inject(wp, s, rec[0], rec[1], adj[n])
+        inject(g, u, rec[0], rec[1], adj[n])
         w, wp = wp, w
         if rebuild:
-            inject_core(spare, s, src_idx, src_w, wav[n], b[4], b[5], b[6], b[7])
+            inject_core(spare, s, src[0], src[1], wav[n], b[4], b[5], b[6], b[7])
             u_next, u, spare = u, spare, u_next
     restore_fp(fp)
     return w

@@ -7,7 +7,7 @@ import numpy as np
 import xarray as xr
 
 from .grid import check_model
-from .stencils import MIN_POINTS_PER_WAVELENGTH, max_stable_dt  # noqa: F401  (public here too)
+from ..stencils import MIN_POINTS_PER_WAVELENGTH, max_stable_dt  # noqa: F401  (public here too)
 
 
 class DispersionWarning(UserWarning):
@@ -18,32 +18,34 @@ def stable_dt(vp: xr.DataArray, space_order: int = 8, safety: float = 0.9) -> fl
     """A stable time step (s) for ``vp``: ``safety`` times the CFL limit."""
     if not 0 < safety <= 1:
         raise ValueError(f"safety must be in (0, 1], got {safety!r}")
-    v, dz, dx = check_model(vp)
-    return safety * max_stable_dt(float(v.max()), dz, dx, space_order)
+    v, spacing = check_model(vp)
+    return safety * max_stable_dt(float(v.max()), spacing, space_order)
 
 
-def check_cfl(dt: float, vmax: float, dz: float, dx: float, space_order: int) -> None:
-    """Raise ``ValueError`` naming ``dt`` if the run would be unstable."""
+def check_cfl(dt: float, vmax: float, spacing: tuple[float, ...], space_order: int) -> None:
+    """Raise ``ValueError`` naming ``dt`` if the run would be unstable
+    (``spacing``: grid steps in m, one per axis)."""
     if not np.isfinite(dt) or dt <= 0:
         raise ValueError(f"dt must be a positive number of seconds, got {dt!r}")
-    limit = max_stable_dt(vmax, dz, dx, space_order)
+    limit = max_stable_dt(vmax, spacing, space_order)
     if dt > limit:
+        steps = " ".join(f"{h:g} m" for h in spacing)
         raise ValueError(
             f"dt={dt:.6g} s is unstable (CFL) for vmax={vmax:.6g} m/s, spacing "
-            f"dz={dz:g} m dx={dx:g} m and space_order={space_order}: dt must be <= "
+            f"{steps} and space_order={space_order}: dt must be <= "
             f"{limit:.6g} s (fwi_core.stable_dt gives a safe value)")
 
 
-def points_per_wavelength(vmin: float, fmax: float, dz: float, dx: float) -> float:
-    """Grid points per shortest wavelength ``vmin / fmax / max(dz, dx)``."""
-    return float(vmin / fmax / max(dz, dx)) if fmax > 0 else np.inf
+def points_per_wavelength(vmin: float, fmax: float, spacing: tuple[float, ...]) -> float:
+    """Grid points per shortest wavelength ``vmin / fmax / max(spacing)``."""
+    return float(vmin / fmax / max(spacing)) if fmax > 0 else np.inf
 
 
-def check_dispersion(vmin: float, fmax: float, dz: float, dx: float, space_order: int) -> float:
+def check_dispersion(vmin: float, fmax: float, spacing: tuple[float, ...], space_order: int) -> float:
     """Warn (:class:`DispersionWarning`) when the grid under-samples the wavelet.
 
     Returns the points per wavelength."""
-    ppw = points_per_wavelength(vmin, fmax, dz, dx)
+    ppw = points_per_wavelength(vmin, fmax, spacing)
     need = MIN_POINTS_PER_WAVELENGTH[space_order]
     if ppw < need:
         warnings.warn(

@@ -26,9 +26,9 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
-from .grid import check_model, spacing_of
-from .stability import MIN_POINTS_PER_WAVELENGTH, max_stable_dt
-from .wavelets import max_frequency
+from ..engine.grid import check_model, spacing_of
+from ..stencils import MIN_POINTS_PER_WAVELENGTH, max_stable_dt
+from ..engine.wavelets import max_frequency
 
 #: Decimated traces keep at least this many samples per period of the band
 #: wavelet's useful maximum frequency (Nyquist at 1.5 x that frequency).
@@ -39,12 +39,12 @@ MIN_POINTS = 8
 
 @dataclass(frozen=True)
 class BandGrid:
-    """Grid of one band: ``shape`` (nz, nx), ``spacing`` (dz, dx) in m, over
+    """Grid of one band: ``shape`` and ``spacing`` (m) per model axis, over
     the same extent as the model grid, and ``time_factor``: the band's dt is
     that many data samples."""
 
-    shape: tuple[int, int]
-    spacing: tuple[float, float]
+    shape: tuple[int, ...]
+    spacing: tuple[float, ...]
     time_factor: int
 
     def to_attrs(self) -> dict:
@@ -79,7 +79,7 @@ def choose(vp: xr.DataArray, wavelet: np.ndarray, dt: float, vmin: float, vmax: 
     is never finer than ``vp``'s grid nor shorter than ``dt``; a band that
     needs the full grid gets ``shape`` of ``vp`` and ``time_factor`` 1.
     """
-    _, dz, dx = check_model(vp)
+    _, spacing = check_model(vp)
     if not (np.isfinite(vmin) and np.isfinite(vmax) and 0 < vmin <= vmax):
         raise ValueError(f"vmin, vmax: need 0 < vmin <= vmax, got {vmin!r}, {vmax!r}")
     w = np.asarray(wavelet, dtype=np.float64)
@@ -87,12 +87,11 @@ def choose(vp: xr.DataArray, wavelet: np.ndarray, dt: float, vmin: float, vmax: 
     if not f_use > 0:
         raise ValueError("wavelet: no energy (all zero); cannot choose a band grid")
     h_target = vmin / (MIN_POINTS_PER_WAVELENGTH[space_order] * f_use)
-    nz, hz = _axis(vp.sizes["z"], dz, h_target)
-    nx, hx = _axis(vp.sizes["x"], dx, h_target)
-    dt_stable = cfl_safety * max_stable_dt(vmax, hz, hx, space_order)
+    shape, steps = zip(*(_axis(n, h, h_target) for n, h in zip(vp.shape, spacing)))
+    dt_stable = cfl_safety * max_stable_dt(vmax, steps, space_order)
     k_cfl = int(np.floor(dt_stable / dt * (1 + 1e-9)))
     k_nyq = int(np.floor(1.0 / (MIN_SAMPLES_PER_PERIOD * f_use * dt)))
-    return BandGrid((nz, nx), (hz, hx), max(1, min(k_cfl, k_nyq)))
+    return BandGrid(tuple(shape), tuple(steps), max(1, min(k_cfl, k_nyq)))
 
 
 def _restriction(n: int, h: float, nc: int, hc: float) -> np.ndarray:
@@ -105,32 +104,35 @@ def _restriction(n: int, h: float, nc: int, hc: float) -> np.ndarray:
     return w / w.sum(axis=1, keepdims=True)
 
 
-def _operators(vp: xr.DataArray, grid: BandGrid) -> tuple[np.ndarray, np.ndarray]:
-    """Restrictions along z and x (any field on ``vp``'s grid, not only velocities)."""
-    dz, dx = spacing_of(vp["z"].values, "z"), spacing_of(vp["x"].values, "x")
-    return (_restriction(vp.sizes["z"], dz, grid.shape[0], grid.spacing[0]),
-            _restriction(vp.sizes["x"], dx, grid.shape[1], grid.spacing[1]))
+def _operators(vp: xr.DataArray, grid: BandGrid) -> list[np.ndarray]:
+    """Restrictions along each axis (any field on ``vp``'s grid, not only velocities)."""
+    return [_restriction(n, spacing_of(vp[d].values, d), nc, hc)
+            for d, n, nc, hc in zip(vp.dims, vp.shape, grid.shape, grid.spacing)]
+
+
+def _along_axes(mats: list[np.ndarray], a: np.ndarray) -> np.ndarray:
+    """``a`` with ``mats[k]`` applied along axis k: ``m0 @ a @ m1.T`` in 2-D."""
+    out = (mats[0] @ a.reshape(a.shape[0], -1)).reshape(mats[0].shape[0], *a.shape[1:])
+    for k in range(1, a.ndim - 1):
+        out = np.moveaxis(np.tensordot(mats[k], out, axes=(1, k)), 0, k)
+    return out @ mats[-1].T
 
 
 def coarsen(vp: xr.DataArray, grid: BandGrid) -> xr.DataArray:
     """``R vp``: the model on the band grid (same origin and extent), dtype kept."""
-    rz, rx = _operators(vp, grid)
-    z0, x0 = float(vp["z"][0]), float(vp["x"][0])
-    vc = rz @ np.asarray(vp.values, np.float64) @ rx.T
-    return xr.DataArray(vc.astype(vp.dtype), dims=("z", "x"), name=vp.name,
-                        coords={"z": z0 + grid.spacing[0] * np.arange(grid.shape[0]),
-                                "x": x0 + grid.spacing[1] * np.arange(grid.shape[1])},
+    vc = _along_axes(_operators(vp, grid), np.asarray(vp.values, np.float64))
+    coords = {d: float(vp[d][0]) + h * np.arange(n) for d, n, h in zip(vp.dims, grid.shape, grid.spacing)}
+    return xr.DataArray(vc.astype(vp.dtype), dims=vp.dims, name=vp.name, coords=coords,
                         attrs=dict(vp.attrs))
 
 
 def refine_gradient(g: np.ndarray, vp: xr.DataArray, grid: BandGrid) -> np.ndarray:
-    """``R^T g``: a gradient ``(nz_c, nx_c)`` on the band grid as the gradient
-    with respect to the model ``vp`` (float64, shape of ``vp``)."""
-    rz, rx = _operators(vp, grid)
+    """``R^T g``: a gradient on the band grid (shape ``grid.shape``) as the
+    gradient with respect to the model ``vp`` (float64, shape of ``vp``)."""
     g = np.asarray(g, np.float64)
-    if g.shape != grid.shape:
+    if g.shape != tuple(grid.shape):
         raise ValueError(f"g: shape {g.shape}, expected the band grid's {grid.shape}")
-    return rz.T @ g @ rx
+    return _along_axes([r.T for r in _operators(vp, grid)], g)
 
 
 def decimate(a: xr.DataArray, factor: int) -> xr.DataArray:

@@ -10,12 +10,12 @@ import numba
 import numpy as np
 import xarray as xr
 
-from . import kernels as K
-from . import misfits
+from ..traces import misfits
 from .acquisition import Acquisition
 from .checkpointing import recompute_factor, schedule, snapshots_for_budget
-from .propagation import (DEFAULT_MEMORY_BUDGET, Setup, _op_args, _prepare, _snapshot_bytes,
-                          _zeros, _adjoint_scratch, run_shots, shot_workers)
+from .options import Options
+from .propagation import DEFAULT_MEMORY_BUDGET, Setup, _prepare
+from .shots import run_shots, shot_workers
 
 _CODES = {"advance": 0, "save": 1, "restore": 2, "reverse": 3}
 
@@ -25,7 +25,7 @@ def choose_snapshots(st: Setup, checkpoints: int | None, memory_budget: int, wor
     fit the budget shared by ``workers`` shots running at once."""
     n = st.nt - 1
     if checkpoints is None:
-        return snapshots_for_budget(n, _snapshot_bytes(st), int(memory_budget) // workers)
+        return snapshots_for_budget(n, st.snapshot_bytes(), int(memory_budget) // workers)
     if isinstance(checkpoints, bool) or int(checkpoints) != checkpoints or checkpoints < 1:
         raise ValueError(f"checkpoints must be a positive integer or None, got {checkpoints!r}")
     return min(int(checkpoints), n)
@@ -36,7 +36,7 @@ STRATEGIES = ("auto", "boundary", "checkpoint")
 
 def boundary_bytes(st: Setup) -> int:
     """Bytes of the boundary records of one shot (strategy ``"boundary"``)."""
-    return max(st.nt - 2, 1) * K.boundary_size(st.bounds) * st.dtype.itemsize
+    return max(st.nt - 2, 1) * st.kernels.boundary_size(st.bounds) * st.dtype.itemsize
 
 
 # Boundary records kept between calls: the strategy writes a few hundred MB
@@ -49,7 +49,7 @@ _RECORDS_LOCK = threading.Lock()
 @contextlib.contextmanager
 def _boundary_records(st: Setup, count: int):
     """``count`` arrays ``(max(nt - 2, 1), boundary cells)`` for one call, from the pool."""
-    shape = (max(st.nt - 2, 1), K.boundary_size(st.bounds))
+    shape = (max(st.nt - 2, 1), st.kernels.boundary_size(st.bounds))
     need = shape[0] * shape[1]
     with _RECORDS_LOCK:
         fit = [b for b in _RECORDS if b.dtype == st.dtype and b.size >= need][:count]
@@ -66,11 +66,6 @@ def release_workspace() -> None:
     """Free the boundary records that :func:`gradient` keeps between calls."""
     with _RECORDS_LOCK:
         _RECORDS.clear()
-
-
-def _core_points(st: Setup) -> int:
-    fz, ze, xs, xe, zc0, zc1, xc0, xc1 = st.bounds
-    return (zc1 - zc0) * (xc1 - xc0)
 
 
 def choose_strategy(st: Setup, strategy: str, checkpoints: int | None, memory_budget: int,
@@ -92,20 +87,19 @@ def choose_strategy(st: Setup, strategy: str, checkpoints: int | None, memory_bu
     return "checkpoint"
 
 
-def _adjoint_start(st: Setup, shot: int, syn: np.ndarray, obs: np.ndarray, misfit_fn,
+def _adjoint_start(st: Setup, rec: tuple, syn: np.ndarray, obs: np.ndarray, misfit_fn,
                    u_last: np.ndarray, w: np.ndarray, g: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
     """Misfit of the time-major traces ``syn`` (last sample from ``u_last`` =
     u^{nt-1}) and the adjoint source; starts the adjoint sweep with
     W^{nt-1} = s R^T r^{nt-1} in ``w``, imaged against u^{nt-1}.
     Returns (J, traces (n_rec, nt), adjoint source time-major (nt, n_rec))."""
-    nt = st.nt
-    rec_idx, rec_w = st.rec[0][shot], st.rec[1][shot]
-    K.gather(u_last, rec_idx, rec_w, syn[nt - 1])
+    K, nt = st.kernels, st.nt
+    K.gather(u_last, rec[0], rec[1], syn[nt - 1])
     syn = np.ascontiguousarray(syn.T)
     J, adj = misfit_fn(syn, obs, st.dt)
     adj = np.ascontiguousarray(np.asarray(adj, dtype=st.dtype).T)   # time-major
-    K.inject(w, st.s, rec_idx, rec_w, adj[nt - 1])
-    K.inject(g, u_last, rec_idx, rec_w, adj[nt - 1])
+    K.inject(w, st.s, rec[0], rec[1], adj[nt - 1])
+    K.inject(g, u_last, rec[0], rec[1], adj[nt - 1])
     return float(J), syn, adj
 
 
@@ -115,40 +109,30 @@ def _shot_gradient(st: Setup, shot: int, wav: np.ndarray, obs: np.ndarray, misfi
     """Accumulate one shot's ``sum_n W^{n+1} (L u^n + S f^n)`` into ``g`` (and
     its illumination ``sum_n (s L u^n)^2`` into ``h``) with the checkpoint
     schedule ``actions``; return (J, syn)."""
-    nt = st.nt
-    NZ, NX = st.layout.shape
-    psx, psz, zex, zez = _zeros(st, 4)
-    levels = np.zeros((2 * n_snap + 3, NZ, NX), dtype=st.dtype)   # time levels (kernels.execute)
-    refs = np.zeros(levels.shape[0], dtype=np.int64)
-    slot_levels = np.full((n_snap, 2), -1, dtype=np.int64)
+    K, nt = st.kernels, st.nt
+    aux = K.cpml_fields(st.layout, st.dtype)
+    store = K.snapshot_store(st.layout, st.dtype, n_snap)
+    levels = store[0]
     cu, cm = 0, 1                                                   # u^0 = u^-1 = 0
-    xaux = np.empty((n_snap, 2, NZ, len(st.xcols)), dtype=st.dtype)
-    zaux = np.empty((n_snap, 2, len(st.zrows), NX), dtype=st.dtype)
-    slot_step = np.zeros(n_snap, dtype=np.int64)
-    rec_idx, rec_w = st.rec[0][shot], st.rec[1][shot]
-    src_idx, src_w = st.src[0][shot], st.src[1][shot]
-    syn = np.zeros((nt, rec_idx.shape[0]), dtype=st.dtype)   # time-major while stepping
-    w, wp, zx, zz, px, pz = _zeros(st, 6)
-    t = _adjoint_scratch(st)
-    op = _op_args(st)
+    src, rec = st.shot_points(shot)
+    syn = np.zeros((nt, rec[0].shape[0]), dtype=st.dtype)   # time-major while stepping
+    w, wp = K.fields(st.layout, st.dtype, 2)
+    *adj_aux, t = K.adjoint_fields(st.layout, st.dtype, numba.get_num_threads())
+    adj_aux = tuple(adj_aux)
     first_rev = int(np.argmax(actions[:, 0] == _CODES["reverse"]))
     dummy_adj = np.zeros((1, 1), dtype=st.dtype)
     # 1. forward sweep to S_{nt-2}, recording, saving snapshots on the way, and
     #    one step more for the last sample u^{nt-1} (into a free level, so
     #    u^{nt-2} stays intact for the first reverse step, which needs only it)
     sweep = np.concatenate([actions[:first_rev], [[_CODES["advance"], 1]]])
-    cur, cu, cm, w, wp = K.execute(sweep, 0, levels, cu, cm, refs, slot_levels, slot_step,
-                                   psx, psz, zex, zez, xaux, zaux, st.xcols, st.zrows, *op,
-                                   src_idx, src_w, wav, rec_idx, rec_w, syn, True,
-                                   w, wp, t, zx, zz, px, pz, g, h, illum, dummy_adj)
+    cur, cu, cm, w, wp = K.execute(sweep, 0, cu, cm, store, aux, st.op, src, wav, rec, syn, True,
+                                   w, wp, t, adj_aux, g, h, illum, dummy_adj)
     # 2. misfit and adjoint source; W^{nt-1}, imaged against u^{nt-1}
-    J, syn, adj = _adjoint_start(st, shot, syn, obs, misfit_fn, levels[cu], w, g)
+    J, syn, adj = _adjoint_start(st, rec, syn, obs, misfit_fn, levels[cu], w, g)
     # 3. reverse sweep from S_{nt-2}: recompute from snapshots, step the adjoint field, image.
     #    The state is (u^{nt-2}, -): reversing step nt-2 reads u^{nt-2} only, then restores
-    K.execute(actions[first_rev:], cur - 1, levels, cm, cm, refs, slot_levels, slot_step,
-              psx, psz, zex, zez, xaux, zaux, st.xcols, st.zrows, *op,
-              src_idx, src_w, wav, rec_idx, rec_w, syn, False,
-              w, wp, t, zx, zz, px, pz, g, h, False, adj)
+    K.execute(actions[first_rev:], cur - 1, cm, cm, store, aux, st.op, src, wav, rec, syn, False,
+              w, wp, t, adj_aux, g, h, False, adj)
     return J, syn
 
 
@@ -158,27 +142,23 @@ def _shot_gradient_saved(st: Setup, shot: int, wav: np.ndarray, obs: np.ndarray,
     """:func:`_shot_gradient` with the forward field rebuilt backwards from
     its saved boundary (``store``: ``(nt - 2, boundary_size)`` scratch) instead
     of checkpoints: no recomputation, three time levels."""
-    nt = st.nt
-    rec_idx, rec_w = st.rec[0][shot], st.rec[1][shot]
-    src_idx, src_w = st.src[0][shot], st.src[1][shot]
-    syn = np.zeros((nt, rec_idx.shape[0]), dtype=st.dtype)   # time-major while stepping
-    u, um, spare, psx, psz, zex, zez, w, wp, zx, zz, px, pz = _zeros(st, 13)
+    K, nt = st.kernels, st.nt
+    src, rec = st.shot_points(shot)
+    syn = np.zeros((nt, rec[0].shape[0]), dtype=st.dtype)   # time-major while stepping
+    u, um, spare, w, wp = K.fields(st.layout, st.dtype, 5)
     store[0] = 0                                               # u^0 = 0
-    op = _op_args(st)
-    u, um, spare = K.sweep_saving(nt, u, um, spare, psx, psz, zex, zez, *op, src_idx, src_w, wav,
-                                  rec_idx, rec_w, syn, store, h, illum)
-    J, syn, adj = _adjoint_start(st, shot, syn, obs, misfit_fn, u, w, g)
-    K.reverse_saved(nt, u, um, spare, store, *op, src_idx, src_w, wav, rec_idx, rec_w,
-                    w, wp, _adjoint_scratch(st), zx, zz, px, pz, g, adj)
+    u, um, spare = K.sweep_saving(nt, u, um, spare, K.cpml_fields(st.layout, st.dtype), st.op, src, wav,
+                                  rec, syn, store, h, illum)
+    J, syn, adj = _adjoint_start(st, rec, syn, obs, misfit_fn, u, w, g)
+    *adj_aux, t = K.adjoint_fields(st.layout, st.dtype, numba.get_num_threads())
+    K.reverse_saved(nt, u, um, spare, store, st.op, src, wav, rec, w, wp, t, tuple(adj_aux), g, adj)
     return J, syn
 
 
 def gradient(vp: xr.DataArray, acq: Acquisition, w: np.ndarray, d_obs, dt: float, nt: int,
-             misfit="l2", checkpoints: int | None = None, dtype=np.float32,
-             space_order: int = 8, pml_width: int = 20, free_surface: bool = False,
-             vmax: float | None = None, freq: float | None = None,
+             misfit="l2", checkpoints: int | None = None, options: Options | None = None,
              memory_budget: int = DEFAULT_MEMORY_BUDGET, illumination: bool = False,
-             return_info: bool = False, num_threads: int | None = None, strategy: str = "auto"):
+             return_info: bool = False, strategy: str = "auto", **engine):
     """Misfit and its gradient with respect to vp, by the adjoint-state method.
 
     ``d_obs``: observed data, DataArray or array ``(n_shots, n_rec, nt)``.
@@ -199,11 +179,15 @@ def gradient(vp: xr.DataArray, acq: Acquisition, w: np.ndarray, d_obs, dt: float
     pseudo-Hessian diagonal ``sum_t (d2u/dt2)^2 dt`` summed over shots (same
     grid); with ``return_info=True`` a dict (strategy, snapshots, recompute
     factor: forward steps of the reverse sweep per step, the boundary strategy
-    counting its core rebuild as the core's share of a step; synthetic data) last. ``num_threads`` as in :func:`fwi_core.forward`;
-    shots running at once share ``memory_budget``.
+    counting its core rebuild as the core's share of a step; synthetic data) last. ``options``
+    and the engine keywords (``space_order``, ``pml_width``, ``free_surface``,
+    ``dtype``, ``vmax``, ``freq``, ``num_threads``, ``backend``) as in
+    :func:`fwi_core.forward`; shots running at once share ``memory_budget``.
     """
     misfit_fn = misfits.get(misfit)
-    st, wav = _prepare(vp, acq, w, dt, nt, space_order, pml_width, free_surface, dtype, vmax, freq)
+    opt = Options.build(options, **engine)
+    num_threads = opt.num_threads
+    st, wav = _prepare(vp, acq, w, dt, nt, opt)
     obs = np.asarray(d_obs.values if isinstance(d_obs, xr.DataArray) else d_obs)
     if obs.shape != (acq.n_shots, acq.n_receivers, st.nt):
         raise ValueError(f"d_obs: shape {obs.shape}, expected (n_shots, n_receivers, nt) = "
@@ -217,7 +201,7 @@ def gradient(vp: xr.DataArray, acq: Acquisition, w: np.ndarray, d_obs, dt: float
            for _ in range(workers)]   # h is written only with illumination=True
     records = _boundary_records(st, workers if strategy == "boundary" else 0)
     if strategy == "boundary":
-        n_snap, factor = 0, 1.0 + _core_points(st) / st.layout.n_points
+        n_snap, factor = 0, 1.0 + st.kernels.core_points(st.bounds) / st.layout.n_points
 
         def task(shot: int, worker: int):
             return _shot_gradient_saved(st, shot, wav[shot], obs[shot].astype(st.dtype, copy=False),

@@ -20,8 +20,8 @@ import numpy as np
 import xarray as xr
 from scipy.ndimage import gaussian_filter
 
-from .config import defaults
-from .models import WATER_VELOCITY, spacing_of, water_rows
+from ..config import defaults
+from ..survey.models import WATER_VELOCITY, spacing_of, water_rows
 
 
 def smoothing_length(vp: xr.DataArray, fmax: float, wavelengths: float) -> float:

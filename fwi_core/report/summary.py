@@ -9,6 +9,8 @@ import logging
 import os
 from typing import Any, Sequence
 
+from ..inversion import diagnostics
+
 HISTORY_KEYS = ("band", "iteration", "fmax", "J0", "J", "alpha", "status", "model_error", "elapsed_s")
 
 
@@ -64,14 +66,13 @@ def warn_cycle_skipping_bands(first: dict[int, dict[str, Any]], threshold: float
     iteration has more than ``threshold`` of its live traces beyond half a
     period. ``first``: band -> risk dict of its first iteration. Returns the
     bands warned about."""
-    from .diagnostics import warn_if_cycle_skipping
 
     warned = []
     for b in sorted(first):
         log = logger or logging.getLogger(__name__)
         if first[b]["fraction"] > threshold:
             log.warning("band %d starts at risk of cycle skipping:", b)
-        if warn_if_cycle_skipping(first[b], threshold, logger=log):
+        if diagnostics.warn_if_cycle_skipping(first[b], threshold, logger=log):
             warned.append(b)
     return warned
 
@@ -84,7 +85,6 @@ def cycle_skip_report(grads: Sequence, offsets, threshold: float, csv_path: str,
     histograms of every band's first iteration (``shifts_png``; ``offsets``
     (n_shots, n_receivers) m for the shift-vs-offset panel) and the warnings.
     Returns the summary entries (fraction at each band's start, bands warned)."""
-    from . import diagnostics
 
     rows = cycle_skip_rows([g.attrs for g in grads])
     write_csv(rows, csv_path)

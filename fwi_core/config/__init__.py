@@ -1,0 +1,17 @@
+"""Configuration of the FWI workflow: the schema and loading (:mod:`.schema`),
+validation with the input files (:mod:`.checks`) and job planning
+(:mod:`.plan`). Light on purpose: the Snakefile imports it to validate and
+plan on every call, without the engine (numba, scipy, xarray)."""
+from __future__ import annotations
+
+from .schema import (  # noqa: F401
+    ConfigError, load_schema, defaults, load_yaml, schema_errors, coerce_strings, fill_defaults,
+    deep_merge, resolve_path, canonical_json, config_hash, SCHEMA_PATH)
+from .checks import (  # noqa: F401
+    file_fingerprint, source_fingerprint, n_steps, value_stats, value_errors, grid_errors,
+    model_info, acquisition_errors, record_errors, physical_memory, memory_errors, run_dt,
+    validate, validate_file, MIN_MODEL_CELLS, DATA_COPIES_PER_JOB)
+from .plan import (  # noqa: F401
+    shot_seconds, band_cost_factor, auto_shots_per_job, shot_groups, run_grid, lowest_band,
+    plan, band_chunks, JOB_START_SECONDS, CELL_UPDATES_PER_SECOND, FORWARDS_PER_SHOT,
+    USEFUL_FREQUENCY_FACTOR, FUSE_BAND_SECONDS_PER_TARGET)
