@@ -7,9 +7,10 @@ Conventions (the contract the adjoint engine is written against)
 - ``n`` forward steps; forward step ``i`` maps state ``S_i -> S_{i+1}``,
   ``i = 0..n-1``. The engine starts with ``S_0`` as its *current state*.
 - Adjoint steps run ``i = n-1`` down to ``0``. Reversing step ``i`` needs the
-  current state to be exactly ``S_i`` (the engine re-does forward step ``i``
-  internally on a scratch copy); afterwards the current state is consumed, so
-  the next action is a ``restore`` (or the schedule ends).
+  current state to be exactly ``S_i`` (the adjoint step images against u^i
+  only, :func:`fwi_core.engine.backends.cpu2d.adjoint_step`); afterwards the
+  current state is consumed, so the next action is a ``restore`` (or the
+  schedule ends).
 - :func:`schedule` yields action tuples:
 
   ``("advance", k)``   apply ``k >= 1`` forward steps to the current state;
@@ -19,8 +20,7 @@ Conventions (the contract the adjoint engine is written against)
 
   Slots are ``0 <= slot < snapshots``; slot 0 holds ``S_0`` throughout.
 - Cost = total ``k`` over all ``advance`` actions: the initial sweep
-  ``S_0 -> S_{n-1}`` (``n-1`` steps) plus every recomputation. The forward step
-  re-done inside each ``reverse`` is *not* counted.
+  ``S_0 -> S_{n-1}`` (``n-1`` steps) plus every recomputation.
 
 Minimum cost (:func:`forward_steps`). With ``beta(s, r) = C(s + r, s)`` (the
 most steps reversible with ``s`` slots when each step is advanced at most
