@@ -14,11 +14,10 @@ import copy
 import hashlib
 import os
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from ..stencils import SPACE_ORDERS, max_stable_dt
+from ..stencils import max_stable_dt
 from ..traces import misfits
 from .schema import (ConfigError, coerce_strings, deep_merge, fill_defaults, load_schema, load_yaml,
                      resolve_path, schema_errors)

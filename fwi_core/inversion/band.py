@@ -15,7 +15,7 @@ from ..traces.signal import butterworth, butterworth_precursor
 from . import bandgrid
 
 #: A run's settings and the simulation block with the schema's defaults
-#: (``fwi_core/config.schema.yaml``, the one source of defaults).
+#: (``fwi_core/config/schema.yaml``, the one source of defaults).
 DEFAULTS: dict[str, Any] = config.defaults("inversion")
 SIM_DEFAULTS: dict[str, Any] = {k: v for k, v in config.defaults("simulation").items() if k not in ("t_max", "dt")}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import xarray as xr
@@ -13,9 +13,8 @@ import xarray as xr
 from .. import config
 from ..survey.models import relative_error
 from . import conditioning as cond_mod
-from .band import DEFAULTS, choose_dt, make_misfit, prepare_band, source_wavelet
-from .stages import combine_gradients, compute_direction, direction_message, finish_iteration, gradient_message
-from .stages import shot_gradients, shot_trials
+from .band import DEFAULTS, make_misfit, prepare_band
+from .stages import combine_gradients, compute_direction, finish_iteration, shot_gradients, shot_trials
 
 def settings(inv: dict | None = None) -> dict:
     """Inversion settings with defaults (the config's ``inversion`` block)."""
