@@ -21,36 +21,6 @@ except fwicfg.ConfigError as err:
     sys.stderr.write(f"\nFWI workflow: {err}\n\n")
     sys.exit(1)
 
-# Snakemake finds a workflow profile only in profiles/default next to the Snakefile
-# or the working directory; ours lives in workflow/profiles/default (fixed layout).
-# Apply its two settings that matter for resume when it was not loaded (a CLI
-# --workflow-profile or explicit flags still win because they change the defaults).
-_PROFILE = fwicfg.load_yaml(os.path.join(workflow.basedir, "workflow", "profiles", "default", "config.yaml"))
-
-
-def _dag_settings():
-    # Snakemake 9 parses the Snakefile from DAGApi.__post_init__ and only then
-    # attaches that DAGApi's settings to the workflow: find them on the stack.
-    import inspect
-
-    for fr in inspect.stack(0):
-        ds = getattr(fr.frame.f_locals.get("self"), "dag_settings", None)
-        if type(ds).__name__ == "DAGSettings":
-            return ds
-    return getattr(workflow, "dag_settings", None)
-
-
-try:
-    from snakemake.settings.types import RerunTrigger as _RT
-
-    _ds = _dag_settings()
-    if _PROFILE.get("rerun-incomplete") and not _ds.force_incomplete:
-        _ds.force_incomplete = True
-    if set(_ds.rerun_triggers) == set(_RT.all()) and _PROFILE.get("rerun-triggers"):
-        _ds.rerun_triggers = frozenset(_RT.parse_choices_set(_PROFILE["rerun-triggers"]))
-except Exception:  # other Snakemake versions: pass --workflow-profile workflow/profiles/default
-    pass
-
 try:
     _CORES = workflow.cores or 1
 except Exception:  # --unlock, --report, ... without --cores
@@ -59,13 +29,15 @@ except Exception:  # --unlock, --report, ... without --cores
 PLAN = fwicfg.plan(CFG, base_dir=workflow.basedir, cores=2)
 
 
+# Every rule family exists whatever the plan; the paths (common.smk: it_dir)
+# decide which of them a run asks for: one job per shot group and stage
+# (gradient.smk, update.smk), or consecutive bands fused into one job
+# (band.smk, execution.fuse_bands) for small problems.
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
-if PLAN["fuse_bands"]:  # execution.fuse_bands: one job per band (small problems)
-    include: "workflow/rules/band.smk"
-else:                   # one job per shot group and stage
-    include: "workflow/rules/gradient.smk"
-    include: "workflow/rules/update.smk"
+include: "workflow/rules/gradient.smk"
+include: "workflow/rules/update.smk"
+include: "workflow/rules/band.smk"
 include: "workflow/rules/report.smk"
 
 

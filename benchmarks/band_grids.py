@@ -5,8 +5,8 @@ For each band of ``config/marmousi2.yaml`` (its filters, velocity bounds,
 acquisition geometry and record length; a few shots, see ``--shots``), the
 band's gradient is computed twice from the smoothed starting model against
 data of the true model: on the model grid (20 m, the data's dt) and on the
-band grid that :func:`fwi_core.bandgrid.choose` picks, mapped back with
-``R^T`` (:func:`fwi_core.bandgrid.refine_gradient`). Prints one markdown
+band grid that :func:`fwi_core.inversion.bandgrid.choose` picks, mapped back with
+``R^T`` (:func:`fwi_core.inversion.bandgrid.refine_gradient`). Prints one markdown
 table: band grid and time factor, correlation of the two gradients (over
 the model, outside the water), relative misfit difference, wall time of each
 and the speed-up (median of ``--runs``). Observed data are modelled on the

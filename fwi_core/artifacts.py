@@ -11,11 +11,15 @@
   CRC32 of each numeric variable as written); :func:`open_dataset` checks it,
   so a missing, truncated or altered chunk raises
   :class:`DamagedArtifactError` naming the store, instead of reading as NaN.
-- Temporary stores a killed job left (``.NAME.tmp-*``, ``.NAME.old-*``) are
-  removed when NAME is written again, and by :func:`remove_stale`.
+- :func:`replacing` gives the same all-or-nothing write to any file or
+  directory (figures, tables, a fused job's directory of stores).
+- Temporary stores and files a killed job left (``.NAME.tmp-*``,
+  ``.NAME.old-*``) are removed when NAME is written again, and by
+  :func:`remove_stale`.
 """
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import glob
 import json
@@ -25,7 +29,7 @@ import uuid
 import warnings
 import zlib
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import xarray as xr
@@ -112,14 +116,23 @@ def _stale(path: Path) -> list[Path]:
     return [p for pat in (f".{name}.tmp-*", f".{name}.old-*") for p in path.parent.glob(pat)]
 
 
+def _remove(p: Path) -> None:
+    if p.is_dir() and not p.is_symlink():
+        shutil.rmtree(p, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            p.unlink()
+
+
 def remove_stale(root: str | os.PathLike) -> list[str]:
-    """Remove every temporary store (``.NAME.tmp-*``, ``.NAME.old-*``) under
-    ``root`` that a killed job left behind; returns their paths. Only for a
-    tree no job is writing to (the Snakefile calls it as a run starts; Snakemake's
-    lock keeps a second run off the same results). Zarr stores themselves are
-    not descended into (their chunk directories are many and never hold one)."""
+    """Remove every temporary store or file (``.NAME.tmp-*``, ``.NAME.old-*``)
+    under ``root`` that a killed job left behind; returns their paths. Only for
+    a tree no job is writing to (the Snakefile calls it as a run starts;
+    Snakemake's lock keeps a second run off the same results). Zarr stores
+    themselves are not descended into (their chunk directories are many and
+    never hold one)."""
     gone: list[str] = []
-    for here, dirs, _files in os.walk(root):
+    for here, dirs, files in os.walk(root):
         keep = []
         for d in dirs:
             p = os.path.join(here, d)
@@ -129,35 +142,51 @@ def remove_stale(root: str | os.PathLike) -> list[str]:
             elif not os.path.exists(os.path.join(p, "zarr.json")):
                 keep.append(d)
         dirs[:] = keep
+        for f in files:
+            if any(fnmatch.fnmatchcase(f, pat) for pat in _STALE_PATTERNS):
+                _remove(Path(here, f))
+                gone.append(os.path.join(here, f))
     return sorted(gone)
+
+
+@contextlib.contextmanager
+def replacing(path: str | os.PathLike) -> Iterator[Path]:
+    """All-or-nothing write of a file or a directory: yields a temporary
+    sibling path (``.NAME.tmp-xxxxxxxx`` plus NAME's suffix, so writers that
+    go by the extension pick the same format) and renames it onto ``path``
+    when the block ends without an error. An error or a kill inside the block
+    leaves ``path`` as it was (absent, or the previous version), never half
+    written; Snakemake then sees a missing output and reruns the job."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for p in _stale(path):  # a killed earlier write of this path
+        _remove(p)
+    tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:8]}{path.suffix}"
+    try:
+        yield tmp
+        if path.is_dir() and not path.is_symlink():  # a directory is not replaced by os.replace
+            trash = path.parent / f".{path.name}.old-{uuid.uuid4().hex[:8]}"
+            os.replace(path, trash)
+            os.replace(tmp, path)
+            _remove(trash)
+        else:
+            os.replace(tmp, path)
+    finally:
+        if tmp.exists() or tmp.is_symlink():
+            _remove(tmp)
 
 
 def write(obj: xr.DataArray | xr.Dataset, path: str | os.PathLike, attrs: dict | None = None) -> str:
     """Atomically write ``obj`` as a zarr store at ``path`` (replacing it),
     with its provenance ``attrs`` and a manifest that :func:`open_dataset` checks."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for p in _stale(path):  # a killed earlier write of this artifact
-        shutil.rmtree(p, ignore_errors=True)
     ds = _to_dataset(obj).copy()
     ds.attrs = _jsonable({**ds.attrs, **(attrs or {})})
     ds.attrs[MANIFEST_ATTR] = manifest(ds)
     for v in ds.variables.values():
         v.attrs = _jsonable(dict(v.attrs))
         v.encoding = {}
-    tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:8]}"
-    try:
+    with replacing(path) as tmp:
         ds.to_zarr(tmp, mode="w", consolidated=False, zarr_format=3)
-        if path.exists():
-            trash = path.parent / f".{path.name}.old-{uuid.uuid4().hex[:8]}"
-            os.replace(path, trash)
-            os.replace(tmp, path)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     return str(path)
 
 

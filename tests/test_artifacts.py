@@ -133,6 +133,44 @@ def test_stale_temporary_stores_are_removed(tmp_path):
     assert artifacts.remove_stale(tmp_path) == [] and artifacts.remove_stale(tmp_path / "nothing") == []
 
 
+
+def test_replacing_is_all_or_nothing_for_files_and_directories(tmp_path):
+    """A block that fails leaves the path as it was (absent or the old
+    version) and no temporary; one that ends renames its result into place."""
+    png = tmp_path / "fig" / "a.png"
+    with pytest.raises(RuntimeError):
+        with artifacts.replacing(png) as tmp:
+            assert tmp.suffix == ".png" and tmp.parent == png.parent   # writers that go by the extension
+            tmp.write_text("half")
+            raise RuntimeError("killed")
+    assert os.listdir(png.parent) == []
+    for text in ("one", "two"):
+        with artifacts.replacing(png) as tmp:
+            tmp.write_text(text)
+        assert png.read_text() == text and os.listdir(png.parent) == ["a.png"]
+    job = tmp_path / "bands0-1"
+    with artifacts.replacing(job) as tmp:
+        artifacts.write(xr.DataArray(np.ones(2), dims="a", name="v"), tmp / "band0" / "iter0" / "model.zarr")
+        assert not job.exists()                        # nothing visible before the block ends
+    with pytest.raises(RuntimeError):
+        with artifacts.replacing(job) as tmp:
+            (tmp / "band0").mkdir(parents=True)
+            raise RuntimeError("killed")
+    assert sorted(os.listdir(tmp_path)) == ["bands0-1", "fig"]
+    with artifacts.replacing(job) as tmp:              # a directory replaces a directory
+        artifacts.write(xr.DataArray(np.zeros(2), dims="a", name="v"), tmp / "band0" / "iter0" / "model.zarr")
+    assert artifacts.read(job / "band0" / "iter0" / "model.zarr").values.tolist() == [0.0, 0.0]
+    assert sorted(os.listdir(tmp_path)) == ["bands0-1", "fig"]
+
+
+def test_stale_temporary_files_are_removed(tmp_path):
+    (tmp_path / "report").mkdir()
+    for name in ("report/.models.png.tmp-abcd1234.png", "report/.summary.json.old-abcd1234", "report/models.png"):
+        (tmp_path / name).write_text("x")
+    assert artifacts.remove_stale(tmp_path) == sorted(str(tmp_path / n) for n in (
+        "report/.models.png.tmp-abcd1234.png", "report/.summary.json.old-abcd1234"))
+    assert os.listdir(tmp_path / "report") == ["models.png"]
+
 # ----------------------------------------------------------------------------- observed data
 DT = 0.002
 TIME = DT * np.arange(1001)          # the modelling window: 0-2 s

@@ -154,6 +154,23 @@ def test_fuse_bands_auto(default):
         fc.validate(explicit, base_dir=ROOT)
 
 
+
+def test_iteration_dir_follows_the_plan(default):
+    """One rule for where iteration (b, i) lives: its own folder with one job
+    per stage, inside its fused job's directory otherwise."""
+    cfg = copy.deepcopy(default)
+    cfg["inversion"]["bands"][2]["iterations"] = 30
+    fused = fc.plan(fc.validate(cfg, base_dir=ROOT), base_dir=ROOT, cores=2)
+    assert fc.iteration_dir(fused, "res", "default", 1, 4) == "res/default/bands0-1/band1/iter4"
+    assert fc.iteration_dir(fused, "res", "default", 2, 0) == "res/default/bands2-2/band2/iter0"
+    assert fc.chunk_dir(fused, "res", "default", 0) == "res/default/bands0-1"
+    with pytest.raises(KeyError, match="no band 3"):
+        fc.chunk_dir(fused, "res", "default", 3)
+    cfg["execution"]["fuse_bands"] = False
+    staged = fc.plan(fc.validate(cfg, base_dir=ROOT), base_dir=ROOT, cores=2)
+    assert fc.iteration_dir(staged, "res", "default", 1, 4) == "res/default/band1/iter4"
+    assert fc.chunk_dir(staged, "res", "default", 1) is None
+
 def test_band_groups_follow_band_cost(default):
     """With per-band grids, a cheap low band gets fewer, larger shot groups."""
     big = copy.deepcopy(default)

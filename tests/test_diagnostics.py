@@ -1,4 +1,4 @@
-"""Tests of fwi_core.diagnostics on shifted Ricker traces with known shifts."""
+"""Tests of fwi_core.inversion.diagnostics on shifted Ricker traces with known shifts."""
 from __future__ import annotations
 
 import logging

@@ -1,4 +1,4 @@
-"""Tests of fwi_core.signal: filters, mutes, windows, normalisation."""
+"""Tests of fwi_core.traces.signal: filters, mutes, windows, normalisation."""
 from __future__ import annotations
 
 import numpy as np

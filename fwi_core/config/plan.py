@@ -40,7 +40,7 @@ def band_cost_factor(spacing: tuple[float, ...], vmin: float, fmax: float, space
     relative to the model grid: the band grid is coarser by ``r`` =
     spacing needed / model spacing (>= 1), so it has ``1/r^2`` of the points
     and takes a time step ``floor(r)`` times longer (``1/r^d`` in d dims). Planning only: the jobs
-    choose the real grid from the band wavelet (:func:`fwi_core.bandgrid.choose`)."""
+    choose the real grid from the band wavelet (:func:`fwi_core.inversion.bandgrid.choose`)."""
     h_band = vmin / (MIN_POINTS_PER_WAVELENGTH[space_order] * USEFUL_FREQUENCY_FACTOR * fmax)
     r = max(1.0, h_band / min(spacing))
     return 1.0 / (r ** len(spacing) * math.floor(r))
@@ -164,3 +164,31 @@ def band_chunks(seconds: list, limit: float) -> list[list[int]]:
             chunks.append([b])
             total = sec
     return chunks
+
+
+# Where the artifacts of an iteration live: the one rule for the Snakefile, the
+# rule scripts and the tests.
+
+def iteration_subdir(b: int, i: int) -> str:
+    """An iteration's folder below its run (or its fused job's) directory."""
+    return f"band{int(b)}/iter{int(i)}"
+
+
+def chunk_dir(plan: dict, results: str, run: str, b: int) -> str | None:
+    """The directory that the fused job holding band ``b`` of ``run`` writes,
+    ``RESULTS/RUN/bands{b0}-{b1}`` (one Snakemake output, replaced as a whole),
+    or None when the stages run as jobs of their own."""
+    if not plan["fuse_bands"]:
+        return None
+    for chunk in plan["band_chunks"][run]:
+        if int(b) in chunk:
+            return f"{results}/{run}/bands{chunk[0]}-{chunk[-1]}"
+    raise KeyError(f"run {run!r} has no band {b}")
+
+
+def iteration_dir(plan: dict, results: str, run: str, b: int, i: int) -> str:
+    """Where iteration ``i`` of band ``b`` of ``run`` keeps its stores
+    (``gradient.zarr``, ``direction.zarr``, ``model.zarr``, and the shot-group
+    stores of per-stage jobs): ``RESULTS/RUN/band{b}/iter{i}``, or that folder
+    inside its fused job's directory (:func:`chunk_dir`)."""
+    return f"{chunk_dir(plan, results, run, b) or f'{results}/{run}'}/{iteration_subdir(b, i)}"

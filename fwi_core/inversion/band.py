@@ -96,7 +96,7 @@ def wavelet_delay(freq: float, dt: float, band: dict | None = None, order: int =
     ``1.5 / freq`` (where the Ricker starts from ~0) plus the acausal length
     of the zero-phase filter of ``band`` (``{fmin?, fmax, order?}``; the band
     with the lowest corner frequency, :func:`fwi_core.config.lowest_band`):
-    :func:`fwi_core.signal.butterworth_precursor` at energy fraction ``tol``.
+    :func:`fwi_core.traces.signal.butterworth_precursor` at energy fraction ``tol``.
     About ``1.5 / freq + 1.42 / fmax`` for an order-4 low-pass band.
     """
     extra = 0.0
@@ -121,7 +121,7 @@ def prepare_band(d_obs: xr.DataArray, wavelet: xr.DataArray, band: dict, order: 
 
     With ``grid_model`` (any model on the run's grid) and ``simulation.band_grids``
     on (the default), the band also gets its own coarser grid and longer time
-    step (:func:`fwi_core.bandgrid.choose` for the run's velocity ``bounds``):
+    step (:func:`fwi_core.inversion.bandgrid.choose` for the run's velocity ``bounds``):
     data and wavelet are decimated in time, and the wavelet carries the grid
     in its attrs, which :func:`shot_gradients` and :func:`shot_trials` follow.
     """

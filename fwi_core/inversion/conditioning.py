@@ -3,7 +3,7 @@ trace normalisation, applied identically to synthetic and observed data.
 
 A conditioned misfit is ``J(N(w * syn), N(w * obs))`` for one shot, with
 
-- ``w``: the product of linear masks of :mod:`fwi_core.signal` (time window,
+- ``w``: the product of linear masks of :mod:`fwi_core.traces.signal` (time window,
   mute before the first arrival, mute after a time, offset range), weights in
   ``[0, 1]`` of shape ``(n_receivers, nt)``;
 - ``N``: trace normalisation, ``none``, ``max`` (divide each trace by its max

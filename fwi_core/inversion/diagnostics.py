@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from ..artifacts import replacing
 from ..traces.misfits import cross_correlation_shift
 from ..traces.signal import _positive
 
@@ -142,7 +143,8 @@ def plot_cycle_skip_bands(risks: list[dict[str, Any]], offsets: np.ndarray | Non
         axes = [fig.add_subplot(len(risks), ncols, ncols * i + k + 1) for k in range(ncols)]
         _draw_cycle_skip(axes, risk, offsets, bins, f"{labels[i]}: " if labels else "")
     if path is not None:
-        fig.savefig(path)
+        with replacing(path) as tmp:
+            fig.savefig(tmp)
     return fig
 
 
@@ -166,7 +168,8 @@ def plot_cycle_skip_history(rows: list[dict[str, Any]], path: str | Path | None 
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     if path is not None:
-        fig.savefig(path)
+        with replacing(path) as tmp:
+            fig.savefig(tmp)
     return fig
 
 

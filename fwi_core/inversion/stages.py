@@ -56,13 +56,13 @@ def shot_gradients(vp: xr.DataArray, acq, wavelet: xr.DataArray, d_obs: xr.DataA
     band (see :func:`engine_options`), the same in :func:`shot_trials`.
     ``num_threads``: threads of the job (:func:`map_shots`; None: all).
     ``conditioning``: the band's data conditioning (masks, normalisation,
-    :func:`fwi_core.conditioning.band_spec`), applied inside the misfit.
+    :func:`fwi_core.inversion.conditioning.band_spec`), applied inside the misfit.
     Returns a Dataset: ``misfit`` (shot,), ``gradient`` and ``illumination``
     (dims of ``vp``, float64, summed over the shots in shot order), and the
     cycle-skipping risk of the band's ``fmax`` on the (masked) data:
     ``shift`` (s) and ``live`` (shot, receiver), attrs ``cycle_skip_fraction``,
     ``n_live``, ``n_skipped``, ``half_period``, ``fmax``
-    (:func:`fwi_core.diagnostics.risk_to_dataset`).
+    (:func:`fwi_core.inversion.diagnostics.risk_to_dataset`).
     """
     dt = float(wavelet.time[1] - wavelet.time[0])
     nt = wavelet.sizes["time"]

@@ -11,6 +11,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
 
+from ..artifacts import replacing  # noqa: E402
+
 
 
 def _save(fig, path: str, title: str = "") -> None:
@@ -18,7 +20,8 @@ def _save(fig, path: str, title: str = "") -> None:
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with replacing(path) as tmp:  # all or nothing: a killed job leaves no half-written PNG
+        fig.savefig(tmp, dpi=110)
     plt.close(fig)
 
 def _extent(da: xr.DataArray):

@@ -9,6 +9,7 @@ import logging
 import os
 from typing import Any, Sequence
 
+from ..artifacts import replacing
 from ..inversion import diagnostics
 
 HISTORY_KEYS = ("band", "iteration", "fmax", "J0", "J", "alpha", "status", "model_error", "elapsed_s")
@@ -44,7 +45,7 @@ def misfit_decreased_per_band(history: Sequence[dict]) -> dict[int, bool]:
 
 def write_csv(rows: Sequence[dict], path: str, keys: Sequence[str] | None = None) -> str:
     keys = list(keys or (rows[0].keys() if rows else []))
-    with open(path, "w", newline="") as f:
+    with replacing(path) as tmp, open(tmp, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=keys, extrasaction="ignore")
         w.writeheader()
         for r in rows:

@@ -13,6 +13,8 @@ wildcard_constraints:
     run="|".join(RUNS) if RUNS else "x",
     b=r"\d+",
     i=r"\d+",
+    b0=r"\d+",
+    b1=r"\d+",
     s0=r"\d+",
     s1=r"\d+",
 
@@ -51,28 +53,54 @@ def conditioning_cfg(run, b):
 
 
 def it_dir(run, b, i):
-    return f"{R}/{run}/band{int(b)}/iter{int(i)}"
+    """Where iteration (b, i) of a run keeps its stores: fwi_core.config.iteration_dir,
+    the one rule for the Snakefile, the scripts and the tests."""
+    return fwicfg.iteration_dir(PLAN, R, run, b, i)
 
 
-def model_in(run, b, i):
-    """The model an iteration starts from: the previous iteration's update, the
-    last model of the previous band, or the initial model."""
+def store(run, b, i, kind):
+    """An iteration's store: kind is model, gradient or direction."""
+    return f"{it_dir(run, b, i)}/{kind}.zarr"
+
+
+def tracked(run, b, i, kind):
+    """What a job depends on to read that store: the store itself, or the
+    directory of the fused job that writes it (Snakemake cannot depend on a
+    path inside another job's directory output; the path goes in params)."""
+    return fwicfg.chunk_dir(PLAN, R, run, b) or store(run, b, i, kind)
+
+
+def iterations(run):
+    """(band, iteration) of a run, in the order they run."""
+    return [(b, i) for b in range(len(run_cfg(run)["bands"])) for i in range(n_iter(run, b))]
+
+
+def previous(run, b, i):
+    """The iteration whose model iteration (b, i) starts from: the previous
+    iteration, the last of the previous band, or None (the initial model)."""
     b, i = int(b), int(i)
     if i > 0:
-        return f"{it_dir(run, b, i - 1)}/model.zarr"
+        return b, i - 1
     if b > 0:
-        return f"{it_dir(run, b - 1, n_iter(run, b - 1) - 1)}/model.zarr"
-    return f"{R}/{run}/initial_model.zarr"
+        return b - 1, n_iter(run, b - 1) - 1
+    return None
 
 
-def last_model(run):
-    nb = len(run_cfg(run)["bands"])
-    return f"{it_dir(run, nb - 1, n_iter(run, nb - 1) - 1)}/model.zarr"
+def model_in(run, b, i, track=False):
+    """The model an iteration starts from (or, with track, what to depend on for it)."""
+    p = previous(run, b, i)
+    if p is None:
+        return f"{R}/{run}/initial_model.zarr"
+    return (tracked if track else store)(run, *p, "model")
 
 
-def all_models(run):
-    return [f"{it_dir(run, b, i)}/model.zarr"
-            for b in range(len(run_cfg(run)["bands"])) for i in range(n_iter(run, b))]
+def last_model(run, track=False):
+    return (tracked if track else store)(run, *iterations(run)[-1], "model")
+
+
+def tracked_all(run, kinds):
+    """The distinct paths to depend on for the given stores of every iteration of a run."""
+    return list(dict.fromkeys(tracked(run, b, i, k) for b, i in iterations(run) for k in kinds))
 
 
 def grid_model():
@@ -91,3 +119,29 @@ def final_targets():
     t += [f"{R}/{run}/report/summary.json" for run in RUNS]
     t += [f"{R}/comparison.csv", f"{R}/comparison.png"]
     return t
+
+
+# Input functions of single rules (Snakemake's lint wants functions here, rules elsewhere).
+
+def prev_direction(w):
+    """direction: the previous iteration's direction (the optimiser's memory), if any."""
+    i = int(w.i)
+    return [store(w.run, w.b, i - 1, "direction")] if i > 0 else []
+
+
+def chunk_bands(w):
+    """invert_band: the bands b0..b1 of a fused job."""
+    return list(range(int(w.b0), int(w.b1) + 1))
+
+
+def report_inputs(w):
+    run = w.run
+    d = {
+        "iterations": tracked_all(run, ("model", "gradient")),
+        "initial": f"{R}/{run}/initial_model.zarr",
+        "data": f"{R}/{run}/band{len(run_cfg(run)['bands']) - 1}/data.zarr",
+        "acq": f"{R}/data/acquisition.zarr",
+    }
+    if "true_model" in CFG:
+        d["true"] = f"{R}/data/true_model.zarr"
+    return d

@@ -1,6 +1,6 @@
 # Stage 1 (inputs: models, acquisition, wavelet, observed data) and
 # stage 2 (per-band zero-phase filtering of observed data and wavelet, and the
-# band's own grid and time step: fwi_core.bandgrid).
+# band's own grid and time step: fwi_core.inversion.bandgrid).
 
 
 rule true_model:

@@ -4,31 +4,15 @@
 
 rule final_model:
     input:
-        lambda w: last_model(w.run),
+        model=lambda w: last_model(w.run, track=True),
     output:
         directory(f"{R}/{{run}}/final_model.zarr"),
+    params:
+        model=lambda w: last_model(w.run),
     log:
         f"{R}/logs/{{run}}/final_model.log",
     script:
         "../scripts/final_model.py"
-
-
-def report_inputs(w):
-    run = w.run
-    nb = len(run_cfg(run)["bands"])
-    last_b, last_i = nb - 1, n_iter(run, nb - 1) - 1
-    d = {
-        "models": all_models(run),
-        "initial": f"{R}/{run}/initial_model.zarr",
-        "gradient": f"{it_dir(run, last_b, last_i)}/gradient.zarr",
-        "data": f"{R}/{run}/band{last_b}/data.zarr",
-        "acq": f"{R}/data/acquisition.zarr",
-        "gradients": [f"{it_dir(run, b, i)}/gradient.zarr"
-                      for b in range(nb) for i in range(n_iter(run, b))],
-    }
-    if "true_model" in CFG:
-        d["true"] = f"{R}/data/true_model.zarr"
-    return d
 
 
 rule report_run:
@@ -53,6 +37,8 @@ rule report_run:
     params:
         run=lambda w: w.run,
         run_dir=lambda w: f"{R}/{w.run}",
+        models=lambda w: [store(w.run, b, i, "model") for b, i in iterations(w.run)],
+        gradients=lambda w: [store(w.run, b, i, "gradient") for b, i in iterations(w.run)],
         simulation=CFG["simulation"],
         bands=lambda w: run_cfg(w.run)["bands"],
         vmax=lambda w: run_cfg(w.run)["bounds"][1],

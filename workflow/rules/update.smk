@@ -3,11 +3,6 @@
 # stage 7 (the updated model starts the next iteration / band; see model_in).
 
 
-def prev_direction(w):
-    i = int(w.i)
-    return [f"{it_dir(w.run, w.b, i - 1)}/direction.zarr"] if i > 0 else []
-
-
 rule direction:
     input:
         model=lambda w: model_in(w.run, w.b, w.i),

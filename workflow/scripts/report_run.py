@@ -10,15 +10,16 @@ from fwi_core.report import plotting
 
 job = Job(snakemake, "report")
 inp, out, run = snakemake.input, snakemake.output, snakemake.params.run
+model_paths, gradient_paths = snakemake.params.models, snakemake.params.gradients  # every iteration's, in order
 true = artifacts.read(inp.true, "vp") if "true" in inp.keys() else None
 vp0 = artifacts.read(inp.initial, "vp")
-hist_attrs = [artifacts.open_dataset(p).attrs for p in inp.models]
-final = artifacts.read(inp.models[-1], "vp")
+hist_attrs = [artifacts.open_dataset(p).attrs for p in model_paths]
+final = artifacts.read(model_paths[-1], "vp")
 history = report.history_from_attrs(hist_attrs)
 for h, a in zip(history, hist_attrs):
     h["fmax"] = snakemake.params.bands[int(a["band"])]["fmax"]
 if true is not None:
-    errs = [models.relative_error(artifacts.read(p, "vp"), true) for p in inp.models]
+    errs = [models.relative_error(artifacts.read(p, "vp"), true) for p in model_paths]
     for h, e in zip(history, errs):
         h["model_error"] = e
     history[0]["model_error0"] = models.relative_error(vp0, true)
@@ -26,7 +27,7 @@ report.write_csv(history, out.history, list(report.HISTORY_KEYS) + ["message"])
 
 ms = ({"true": true} if true is not None else {}) | {"initial": vp0, "final": final}
 plotting.plot_models(ms, out.models, title=run)
-plotting.plot_gradient(artifacts.open_dataset(inp.gradient), out.gradient, title=f"{run}: last gradient")
+plotting.plot_gradient(artifacts.open_dataset(gradient_paths[-1]), out.gradient, title=f"{run}: last gradient")
 d, w = band_data(inp.data)
 acq = acquisition(inp.acq)
 s = acq.n_shots // 2
@@ -36,7 +37,7 @@ syn0 = inversion.band_forward(vp0, acq.select([s]), w, sim, vmax).values[0]
 plotting.plot_shot(d.values[s], syn, w.time.values, out.shot, title=f"{run}: shot {s}, last band", syn0=syn0)
 plotting.plot_misfit(history, out.misfit, title=run)
 
-cycle_skip = report.cycle_skip_report([artifacts.open_dataset(p) for p in inp.gradients], conditioning.offsets(acq),
+cycle_skip = report.cycle_skip_report([artifacts.open_dataset(p) for p in gradient_paths], conditioning.offsets(acq),
                                       snakemake.params.cycle_skip_threshold, out.cycle_skip_csv, out.cycle_skip,
                                       out.cycle_skip_shifts, job.log)
 
@@ -57,6 +58,6 @@ if true is not None:
     summary["model_error_initial"] = models.relative_error(vp0, true)
     summary["model_error_final"] = models.relative_error(final, true)
     summary["model_error_reduction"] = models.model_error_reduction(final, vp0, true)
-with open(out.summary, "w") as f:
+with artifacts.replacing(out.summary) as tmp, open(tmp, "w") as f:
     json.dump(summary, f, indent=2)
 job.log.info(json.dumps(summary))
