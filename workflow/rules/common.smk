@@ -1,5 +1,5 @@
 # Paths, wildcard constraints and input functions shared by the rule families.
-import json
+import re
 
 R = CFG["results"]
 RUNS = list(CFG["runs"])
@@ -10,7 +10,7 @@ report: "../report/workflow.rst"
 
 
 wildcard_constraints:
-    run="|".join(RUNS) if RUNS else "x",
+    run="|".join(map(re.escape, RUNS)) if RUNS else "x",
     b=r"\d+",
     i=r"\d+",
     b0=r"\d+",
