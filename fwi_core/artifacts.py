@@ -34,6 +34,7 @@ from typing import Any, Iterator
 import numpy as np
 import xarray as xr
 
+from .axes import dims_of
 from .engine.acquisition import Acquisition
 
 
@@ -292,7 +293,7 @@ def acquisition_to_dataset(acq) -> xr.Dataset:
         rec = np.broadcast_to(rec, (src.shape[0],) + rec.shape).copy()
     return xr.Dataset(
         {"sources": (("shot", "coord"), src), "receivers": (("shot", "receiver", "coord"), rec)},
-        coords={"shot": np.arange(src.shape[0]), "coord": ["z", "x"]},
+        coords={"shot": np.arange(src.shape[0]), "coord": list(dims_of(src.shape[-1]))},
     )
 
 

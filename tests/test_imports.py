@@ -11,6 +11,7 @@ PKG = Path(__file__).resolve().parent.parent / "fwi_core"
 NEVER = {
     "config": {"engine", "inversion", "survey", "report"},
     "stencils": {"config", "engine", "inversion", "survey", "report", "traces"},
+    "axes": {"config", "engine", "inversion", "survey", "report", "traces", "stencils", "artifacts"},
     "traces": {"config", "engine", "inversion", "survey", "report"},
     "engine": {"config", "inversion", "survey", "report"},
     "inversion": {"report"},

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..axes import DIMS, dims_of, per_axis
 from ..stencils import max_stable_dt
 from ..traces import misfits
 from .schema import (ConfigError, coerce_strings, deep_merge, fill_defaults, load_schema, load_yaml,
@@ -55,6 +56,8 @@ def _check_model_source(ms: dict, key: str, base_dir, errs: list[str], allow_fro
 
 #: Fewest cells along each axis of a model (the generators' minimum too).
 MIN_MODEL_CELLS = 8
+_SIZE_RULE = (f"a 2-D (z, x) model of at least {MIN_MODEL_CELLS} x {MIN_MODEL_CELLS} cells or a 3-D (z, y, x) "
+              f"model of at least {MIN_MODEL_CELLS} x {MIN_MODEL_CELLS} x {MIN_MODEL_CELLS}")
 
 
 def file_fingerprint(path: str | os.PathLike) -> str | None:
@@ -79,8 +82,12 @@ def source_fingerprint(spec: dict | None, base_dir) -> str | None:
     return file_fingerprint(resolve_path(spec["file"], base_dir))
 
 
-def _pair(v) -> tuple[float, float]:
-    return (float(v), float(v)) if not isinstance(v, (list, tuple)) else (float(v[0]), float(v[1]))
+def acquisition_counts(acq: dict) -> tuple[int, int]:
+    """``(n_shots, n_receivers)`` of the config's ``acquisition`` block: counts,
+    areal grids ``[ny, nx]`` (3-D) or the listed positions."""
+    def count(n, listed):
+        return int(np.prod(n)) if n is not None else len(listed or [])
+    return count(acq.get("n_shots"), acq.get("sources")), count(acq.get("n_receivers"), acq.get("receivers"))
 
 
 def n_steps(t_max: float, dt: float) -> int:
@@ -139,8 +146,15 @@ def model_info(spec: dict, base_dir, key: str, errs: list[str], read_values: boo
     non-positive) are appended to ``errs``. None when the grid is not known
     before the job runs (``from_true``, ``trend``: the true model's grid)."""
     if "generator" in spec and "shape" in spec:
-        return {"shape": tuple(int(n) for n in spec["shape"]), "spacing": _pair(spec.get("spacing", 1.0)),
-                "origin": (0.0, 0.0), "where": f"the generated {spec['generator']} model"}
+        shape = tuple(int(n) for n in spec["shape"])
+        try:
+            spacing = per_axis(spec.get("spacing", 1.0), len(shape))
+        except ValueError:
+            errs.append(f"key '{key}.spacing': {spec.get('spacing')!r} is not allowed; allowed: a number or "
+                        f"one per axis {list(dims_of(len(shape)))}")
+            return None
+        return {"shape": shape, "spacing": spacing, "origin": (0.0,) * len(shape),
+                "where": f"the generated {spec['generator']} model"}
     if "file" not in spec or base_dir is None:
         return None
     path = resolve_path(spec["file"], base_dir)
@@ -150,8 +164,19 @@ def model_info(spec: dict, base_dir, key: str, errs: list[str], read_values: boo
     try:
         if path.endswith(".npy"):
             arr = np.load(path, mmap_mode="r")
-            info = {"shape": tuple(arr.shape), "spacing": _pair(spec.get("spacing", 1.0)), "origin": (0.0, 0.0)}
-            values = arr if arr.ndim == 2 else None
+            if arr.ndim not in DIMS:
+                errs.append(f"key '{key}.file': {spec['file']} holds an array of shape {tuple(arr.shape)}; "
+                            f"expected {_SIZE_RULE}")
+                return None
+            try:
+                spacing = per_axis(spec.get("spacing", 1.0), arr.ndim)
+            except ValueError:
+                errs.append(f"key '{key}.spacing': {spec.get('spacing')!r} is not allowed for the "
+                            f"{arr.ndim}-D array in {spec['file']}; allowed: a number or one per axis "
+                            f"{list(dims_of(arr.ndim))}")
+                return None
+            info = {"shape": tuple(arr.shape), "spacing": spacing, "origin": (0.0,) * arr.ndim}
+            values = arr
         else:
             import warnings
 
@@ -166,22 +191,22 @@ def model_info(spec: dict, base_dir, key: str, errs: list[str], read_values: boo
                             + ", ".join(map(str, ds.data_vars)))
                 return None
             da = ds[name]
-            if tuple(da.dims) != ("z", "x"):
-                errs.append(f"key '{key}.file': {spec['file']}:{name} has dims {tuple(da.dims)}; expected ('z', 'x')")
+            if tuple(da.dims) not in DIMS.values():
+                errs.append(f"key '{key}.file': {spec['file']}:{name} has dims {tuple(da.dims)}; expected "
+                            f"{DIMS[2]} or {DIMS[3]}")
                 return None
-            z, x = da["z"].values, da["x"].values
+            axes = [da[d].values for d in da.dims]
             info = {"shape": tuple(da.shape),
-                    "spacing": (float(z[1] - z[0]) if z.size > 1 else 0.0, float(x[1] - x[0]) if x.size > 1 else 0.0),
-                    "origin": (float(z[0]), float(x[0]))}
+                    "spacing": tuple(float(a[1] - a[0]) if a.size > 1 else 0.0 for a in axes),
+                    "origin": tuple(float(a[0]) for a in axes)}
             values = da.values
     except Exception as err:  # unreadable file: name it
         errs.append(f"key '{key}.file': cannot read {spec['file']}: {err}")
         return None
     info["where"] = where
     shape = info["shape"]
-    if len(shape) != 2 or min(shape) < MIN_MODEL_CELLS:
-        errs.append(f"key '{key}.file': {spec['file']} holds an array of shape {shape}; expected a 2-D "
-                    f"(z, x) model of at least {MIN_MODEL_CELLS} x {MIN_MODEL_CELLS} cells")
+    if min(shape) < MIN_MODEL_CELLS:
+        errs.append(f"key '{key}.file': {spec['file']} holds an array of shape {shape}; expected {_SIZE_RULE}")
         return None
     if read_values:
         info["vmin"], info["vmax"], info["n_bad"] = value_stats(values)
@@ -199,6 +224,12 @@ def acquisition_errors(acq: dict, grid: dict, where: str) -> list[str]:
     lo, hi = _extent(grid)
     tol = 1e-9 * max(float(np.abs(hi).max()), 1.0)
     errs = []
+    ndim = len(grid["shape"])
+    dims = dims_of(ndim)
+    for k in ("n_shots", "n_receivers"):
+        if isinstance(acq.get(k), list) and ndim != 3:
+            errs.append(f"key 'acquisition.{k}': an areal grid {acq[k]} needs a 3-D model; {where} is "
+                        f"{ndim}-D (give a count)")
     if "n_shots" in acq:
         for k in ("source_depth", "receiver_depth"):
             if k in acq and acq[k] > hi[0] - lo[0] + tol:
@@ -206,12 +237,19 @@ def acquisition_errors(acq: dict, grid: dict, where: str) -> list[str]:
                             f"({hi[0] - lo[0]:g} m deep, {where})")
         return errs
     for k in ("sources", "receivers"):
-        pos = np.asarray(acq.get(k) or [], float).reshape(-1, 2)
+        listed = acq.get(k) or []
+        wrong = [i for i, p in enumerate(listed) if len(p) != ndim]
+        if wrong:
+            errs.append(f"key 'acquisition.{k}[{wrong[0]}]': {listed[wrong[0]]} has {len(listed[wrong[0]])} "
+                        f"coordinates; the {ndim}-D model ({where}) needs {list(dims)}")
+            continue
+        pos = np.asarray(listed, float).reshape(-1, ndim)
         bad = np.flatnonzero(np.any((pos < lo - tol) | (pos > hi + tol), axis=1))
         if bad.size:
             p = pos[bad[0]]
-            errs.append(f"key 'acquisition.{k}[{bad[0]}]': [z={p[0]:g}, x={p[1]:g}] m is outside the model "
-                        f"(z in [{lo[0]:g}, {hi[0]:g}] m, x in [{lo[1]:g}, {hi[1]:g}] m, {where})"
+            at = ", ".join(f"{d}={c:g}" for d, c in zip(dims, p))
+            extent = ", ".join(f"{d} in [{a:g}, {b:g}] m" for d, a, b in zip(dims, lo, hi))
+            errs.append(f"key 'acquisition.{k}[{bad[0]}]': [{at}] m is outside the model ({extent}, {where})"
                         + (f"; {bad.size} position(s) in all" if bad.size > 1 else ""))
     return errs
 
@@ -307,8 +345,7 @@ def _check_files(cfg: dict, base_dir, errs: list[str]) -> None:
     delay = wav["delay"] if wav["delay"] is not None else 1.5 / wav["freq"]
     errs.extend(record_errors(sim["t_max"], dt, delay, wav["freq"]))
     acq = cfg["acquisition"]
-    n_rec = int(acq["n_receivers"]) if "n_receivers" in acq else len(acq.get("receivers") or [])
-    n_shots = int(acq["n_shots"]) if "n_shots" in acq else len(acq.get("sources") or [])
+    n_shots, n_rec = acquisition_counts(acq)
     nt = n_steps(sim["t_max"], dt)
     errs.extend(memory_errors(n_shots, n_rec, nt, ref["shape"], dt))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from ..stencils import MIN_POINTS_PER_WAVELENGTH
-from .checks import model_info
+from .checks import acquisition_counts, model_info
 
 # ----------------------------------------------------------------------------- execution
 #: Seconds a shot job spends starting (interpreter, imports, numba cache,
@@ -104,7 +104,7 @@ def plan(cfg: dict, base_dir=None, cores: int = 1) -> dict:
     when fused, the bands of each job (``band_chunks[run]``: lists of
     consecutive band indices, see :func:`band_chunks`)."""
     acq = cfg["acquisition"]
-    n_shots = int(acq["n_shots"]) if "n_shots" in acq else len(acq["sources"])
+    n_shots = acquisition_counts(acq)[0]
     info = run_grid(cfg, base_dir)
     grid = (info["shape"], info["spacing"]) if info else None
     ex = cfg["execution"]

@@ -84,33 +84,42 @@ class Acquisition:
         return Acquisition(self.sources[idx], self.receivers[idx])
 
     @classmethod
-    def surface(cls, vp: xr.DataArray, n_shots: int, n_receivers: int,
+    def surface(cls, vp: xr.DataArray, n_shots: int | tuple[int, int], n_receivers: int | tuple[int, int],
                 source_depth: float = 0.0, receiver_depth: float = 0.0,
                 margin: float = 0.0) -> "Acquisition":
-        """Evenly spread surface survey across the model width.
+        """Evenly spread surface survey.
 
-        Sources and receivers span ``[x0 + margin, x1 - margin]``, at depths
-        ``source_depth``/``receiver_depth`` (m) below the model top; in 3-D
-        along the middle of the y axis (a 2-D line in a 3-D model).
+        A count spreads the devices along x over ``[x0 + margin, x1 - margin]``
+        (in 3-D on the line through the middle of the y axis); in 3-D a pair
+        ``(ny, nx)`` spreads an areal grid over the (y, x) plane within the same
+        margin, ordered y-major (device ``iy * nx + ix``). Depths
+        ``source_depth``/``receiver_depth`` (m) are below the model top.
         """
         check_model(vp)
-        for name, n in (("n_shots", n_shots), ("n_receivers", n_receivers)):
-            if int(n) != n or n < 1:
-                raise ValueError(f"{name} must be a positive integer, got {n!r}")
-        x, z = vp["x"].values, vp["z"].values
-        lo, hi = x[0] + margin, x[-1] - margin
-        if hi < lo:
-            raise ValueError(f"margin={margin} m leaves no room on a model {x[-1] - x[0]} m wide")
+        z = vp["z"].values
+        axes = {d: vp[d].values for d in vp.dims[1:]}
+        for d, a in axes.items():
+            if a[-1] - a[0] < 2 * margin:
+                raise ValueError(f"margin={margin} m leaves no room on a model {a[-1] - a[0]} m wide along {d}")
 
-        def line(n: int, depth: float) -> np.ndarray:
-            xs = np.linspace(lo, hi, int(n)) if n > 1 else np.array([(lo + hi) / 2])
-            cols = [np.full_like(xs, z[0] + depth)]
-            if "y" in vp.dims:
-                y = vp["y"].values
-                cols.append(np.full_like(xs, (y[0] + y[-1]) / 2))
-            return np.stack([*cols, xs], axis=1)
+        def spread(d: str, n: int) -> np.ndarray:
+            lo, hi = axes[d][0] + margin, axes[d][-1] - margin
+            return np.linspace(lo, hi, int(n)) if n > 1 else np.array([(lo + hi) / 2])
 
-        return cls(line(n_shots, source_depth), line(n_receivers, receiver_depth))
+        def devices(name: str, n, depth: float) -> np.ndarray:
+            counts = list(n) if isinstance(n, (list, tuple, np.ndarray)) else [n]
+            if len(counts) not in (1, 2) or any(isinstance(c, bool) or int(c) != c or c < 1 for c in counts):
+                raise ValueError(f"{name} must be a positive integer or, in 3-D, a pair [ny, nx], got {n!r}")
+            if len(counts) == 2 and vp.ndim != 3:
+                raise ValueError(f"{name}: an areal grid {list(counts)} needs a 3-D model, the model is 2-D")
+            if len(counts) == 1:
+                xs = spread("x", counts[0])
+                cols = [np.full_like(xs, (axes["y"][0] + axes["y"][-1]) / 2)] if vp.ndim == 3 else []
+                return np.stack([np.full_like(xs, z[0] + depth), *cols, xs], axis=1)
+            yy, xx = np.meshgrid(spread("y", counts[0]), spread("x", counts[1]), indexing="ij")
+            return np.stack([np.full(yy.size, z[0] + depth), yy.ravel(), xx.ravel()], axis=1)
+
+        return cls(devices("n_shots", n_shots, source_depth), devices("n_receivers", n_receivers, receiver_depth))
 
     def check_inside(self, vp: xr.DataArray) -> None:
         """Raise ``ValueError`` if the positions do not match the model's

@@ -15,16 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
+from ..axes import DIMS, dims_of  # noqa: F401  (re-exported: the engine's names for them)
+
 HALO = 4  # stencil radius of the highest supported order (8)
-#: Dims of a model by its number of axes (DESIGN.md: z first, x last).
-DIMS = {2: ("z", "x"), 3: ("z", "y", "x")}
-
-
-def dims_of(ndim: int) -> tuple[str, ...]:
-    """Model dims for ``ndim`` axes; ``ValueError`` for anything but 2 or 3."""
-    if ndim not in DIMS:
-        raise ValueError(f"models are 2-D {DIMS[2]} or 3-D {DIMS[3]}, got {ndim} axes")
-    return DIMS[ndim]
 
 
 def as_model(values: np.ndarray, spacing: float | tuple[float, ...],

@@ -40,32 +40,44 @@ def _taper(dist: np.ndarray, radius: float, taper: float) -> np.ndarray:
 def build_mask(vp: xr.DataArray, sources=None, receivers=None, mask_water: bool = True,
                water_velocity: float = WATER_VELOCITY, radius: float = 60.0,
                taper: float = 60.0) -> np.ndarray:
-    """A (nz, nx) weight in [0, 1]: 0 in the water layer and near sources/receivers."""
-    dz, dx = spacing_of(vp)
-    z = vp.z.values[:, None]
-    x = vp.x.values[None, :]
+    """A weight in [0, 1] on the model grid (``vp.shape``: (nz, nx) or (nz, ny,
+    nx)): 0 in the water layer and near sources/receivers (positions in m)."""
+    nd = vp.ndim
+    z = vp.z.values.reshape((-1,) + (1,) * (nd - 1))
     m = np.ones(vp.shape, np.float64)
     if mask_water:
         nw = water_rows(vp, water_velocity)
         if nw:
             zw = float(vp.z.values[nw - 1])  # last water row
-            m *= _taper(z - zw + 0 * x, 0.0, taper)
+            m *= _taper(np.broadcast_to(z - zw, vp.shape), 0.0, taper)
     pts = []
     if sources is not None:
-        pts.append(np.asarray(sources, np.float64).reshape(-1, 2))
+        pts.append(np.asarray(sources, np.float64).reshape(-1, nd))
     if receivers is not None:
-        pts.append(np.asarray(receivers, np.float64).reshape(-1, 2))
+        pts.append(np.asarray(receivers, np.float64).reshape(-1, nd))
     if pts and radius + taper > 0:
         p = np.unique(np.round(np.concatenate(pts), 6), axis=0)
-        # the devices sit on a few depths: distance per unique depth row is cheap
+        # the devices sit on a few depths: distance per unique depth is cheap
         dmin = np.full(vp.shape, np.inf)
         for zz in np.unique(p[:, 0]):
-            xs = np.sort(p[p[:, 0] == zz, 1])
-            near = np.min(np.abs(x[0][:, None] - xs[None, :]), axis=1)
-            d = np.sqrt((z - zz) ** 2 + near[None, :] ** 2)
+            near = _horizontal_distance(vp, p[p[:, 0] == zz, 1:])
+            d = np.sqrt((z - zz) ** 2 + near[None] ** 2)
             dmin = np.minimum(dmin, d)
         m *= _taper(dmin, radius, taper)
     return m
+
+
+def _horizontal_distance(vp: xr.DataArray, pts: np.ndarray) -> np.ndarray:
+    """Distance (m) from every horizontal grid point of ``vp`` (x, or (y, x))
+    to the nearest of the horizontal positions ``pts`` ``(k, ndim - 1)``."""
+    if vp.ndim == 2:
+        xs = np.sort(pts[:, 0])
+        return np.min(np.abs(vp.x.values[:, None] - xs[None, :]), axis=1)
+    from scipy.spatial import cKDTree
+
+    yy, xx = np.meshgrid(vp.y.values, vp.x.values, indexing="ij")
+    dist, _ = cKDTree(pts).query(np.stack([yy.ravel(), xx.ravel()], axis=1))
+    return dist.reshape(yy.shape)
 
 
 @dataclass
@@ -74,13 +86,13 @@ class Preconditioner:
 
     mask: np.ndarray
     sqrt_weight: np.ndarray | None = None
-    sigma: tuple[float, float] = (0.0, 0.0)  # in cells (z, x)
+    sigma: tuple[float, ...] = (0.0, 0.0)  # in cells, per axis (z, x) or (z, y, x)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         y = np.asarray(x, np.float64) * self.mask
         if self.sqrt_weight is not None:
             y = y * self.sqrt_weight
-        if self.sigma[0] > 0 or self.sigma[1] > 0:
+        if any(s > 0 for s in self.sigma):
             y = gaussian_filter(y, sigma=self.sigma, mode="reflect", truncate=3.0)
         if self.sqrt_weight is not None:
             y = y * self.sqrt_weight
@@ -116,9 +128,8 @@ def build(vp: xr.DataArray, illum=None, sources=None, receivers=None, fmax: floa
     sw = None
     if cfg["illumination"] and illum is not None:
         sw = np.sqrt(illumination_weight(np.asarray(illum), cfg["water_level"]))
-    sigma = (0.0, 0.0)
+    sigma = (0.0,) * vp.ndim
     if cfg["smoothing"] > 0 and fmax:
         length = smoothing_length(vp, fmax, cfg["smoothing"])
-        dz, dx = spacing_of(vp)
-        sigma = (length / dz, length / dx)
+        sigma = tuple(length / h for h in spacing_of(vp))
     return Preconditioner(mask=mask, sqrt_weight=sw, sigma=sigma)

@@ -15,27 +15,76 @@ from ..artifacts import replacing  # noqa: E402
 
 
 
-def _save(fig, path: str, title: str = "") -> None:
+def _save(fig, path: str, title: str = "", tight: bool = True) -> None:
     """Title (if any), tight layout, write the PNG, free the figure."""
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
+    if tight:
+        fig.tight_layout()
     with replacing(path) as tmp:  # all or nothing: a killed job leaves no half-written PNG
         fig.savefig(tmp, dpi=110)
     plt.close(fig)
 
 def _extent(da: xr.DataArray):
-    z, x = da.z.values / 1000.0, da.x.values / 1000.0
-    return [x[0], x[-1], z[-1], z[0]]
+    """imshow extent (km) of a 2-D section: its last dim across, its first down."""
+    v, h = (da[d].values / 1000.0 for d in da.dims)
+    return [h[0], h[-1], v[-1], v[0]]
 
 
-def plot_models(models: dict[str, xr.DataArray], path: str, vmin=None, vmax=None, title: str = "") -> str:
-    """Velocity models stacked vertically, shared colour scale."""
+def slices(da: xr.DataArray, at: dict[str, float] | None = None) -> dict[str, xr.DataArray]:
+    """Three orthogonal sections of a 3-D ``(z, y, x)`` field through one point:
+    ``inline`` (z, x) at y, ``crossline`` (z, y) at x and ``depth slice``
+    (y, x) at z. ``at`` gives the point in metres per dim (default: the
+    middle of each axis); the nearest grid point is used and named in the keys."""
+    at = at or {}
+    idx = {d: (int(np.abs(da[d].values - at[d]).argmin()) if d in at else da.sizes[d] // 2) for d in da.dims}
+    where = {d: float(da[d].values[i]) for d, i in idx.items()}
+    return {f"inline y={where['y']:.0f} m": da.isel(y=idx["y"]),
+            f"crossline x={where['x']:.0f} m": da.isel(x=idx["x"]),
+            f"depth slice z={where['z']:.0f} m": da.isel(z=idx["z"])}
+
+
+def _sections(da: xr.DataArray, at=None) -> dict[str, xr.DataArray]:
+    """A 2-D field as it is, a 3-D one as its three orthogonal :func:`slices`."""
+    return {"": da} if da.ndim == 2 else slices(da, at)
+
+
+def _grid_figure(rows: int, da: xr.DataArray, at=None):
+    """A figure of ``rows`` rows of the sections of ``da`` (one column in 2-D, three in 3-D)."""
+    secs = list(_sections(da, at).values())
+    span = [[float(s[d].values[-1] - s[d].values[0]) or 1.0 for d in s.dims] for s in secs]
+    widths = [w for _, w in span]
+    # the first section's panel, as wide as its share of the figure, at true aspect (within limits)
+    height = min(max(13 * widths[0] / sum(widths) * span[0][0] / span[0][1], 1.8), 4.5)
+    fig, axes = plt.subplots(rows, len(secs), figsize=(13, 0.8 + rows * (height + 0.9)), squeeze=False,
+                             gridspec_kw={"width_ratios": widths}, layout="constrained")
+    return fig, axes
+
+
+def _label(ax, da: xr.DataArray, name: str) -> None:
+    ax.set_title(name, fontsize=10)
+    ax.set_ylabel(f"{da.dims[0]} [km]")
+    ax.set_xlabel(f"{da.dims[1]} [km]")
+
+
+def plot_models(models: dict[str, xr.DataArray], path: str, vmin=None, vmax=None, title: str = "",
+                at: dict[str, float] | None = None) -> str:
+    """Velocity models stacked vertically, shared colour scale; a 3-D model as
+    three orthogonal sections through ``at`` (:func:`slices`) per row."""
     names = list(models)
     vals = [models[n].values for n in names]
     vmin = float(min(v.min() for v in vals)) if vmin is None else vmin
     vmax = float(max(v.max() for v in vals)) if vmax is None else vmax
     da0 = models[names[0]]
+    if da0.ndim == 3:
+        fig, axes = _grid_figure(len(names), da0, at)
+        for row, n in zip(axes, names):
+            for ax, (where, sec) in zip(row, _sections(models[n], at).items()):
+                im = ax.imshow(sec.values, extent=_extent(sec), cmap="jet", vmin=vmin, vmax=vmax, aspect="auto")
+                _label(ax, sec, f"{n}: {where}")
+            fig.colorbar(im, ax=list(row), label="vp [m/s]", pad=0.01)
+        _save(fig, path, title, tight=False)
+        return path
     aspect = da0.sizes["z"] / da0.sizes["x"]
     fig, axes = plt.subplots(len(names), 1, figsize=(9, 0.6 + len(names) * (9 * aspect + 0.6)), squeeze=False)
     for ax, n in zip(axes[:, 0], names):
@@ -54,6 +103,17 @@ def plot_gradient(grad: xr.Dataset, path: str, title: str = "") -> str:
     panels = [("gradient (dJ/dvp)", grad["gradient"]), ("preconditioned", grad["pgradient"]),
               ("mask", grad["mask"])]
     da0 = grad["gradient"]
+    if da0.ndim == 3:   # three orthogonal sections per panel, each row on its own colour scale
+        fig, axes = _grid_figure(3, da0)
+        for row, (n, da) in zip(axes, panels):
+            c = float(np.percentile(np.abs(da.values), 99.5)) or 1.0
+            kw = dict(cmap="gray", vmin=0, vmax=1) if n == "mask" else dict(cmap="seismic", vmin=-c, vmax=c)
+            for ax, (where, sec) in zip(row, _sections(da).items()):
+                im = ax.imshow(sec.values, extent=_extent(sec), aspect="auto", **kw)
+                _label(ax, sec, f"{n}: {where}")
+            fig.colorbar(im, ax=list(row), pad=0.01)
+        _save(fig, path, title, tight=False)
+        return path
     aspect = da0.sizes["z"] / da0.sizes["x"]
     fig, axes = plt.subplots(3, 1, figsize=(9, 0.6 + 3 * (9 * aspect + 0.6)))
     for ax, (n, da) in zip(axes, panels):
@@ -71,19 +131,35 @@ def plot_gradient(grad: xr.Dataset, path: str, title: str = "") -> str:
     return path
 
 
+def receiver_line(sources: np.ndarray, receivers: np.ndarray, shot: int) -> tuple[np.ndarray, np.ndarray]:
+    """The receivers of ``shot`` on the line through its source, in order:
+    all of them in 2-D; in 3-D those on the receiver row (same y) nearest the
+    source, sorted by x. Returns their indices and signed offsets along x (m)."""
+    src, rec = np.asarray(sources)[shot], np.asarray(receivers)
+    rec = rec[shot] if rec.ndim == 3 else rec
+    idx = np.arange(rec.shape[0])
+    if rec.shape[-1] == 3:
+        ys = np.unique(rec[:, 1])
+        y = ys[np.abs(ys - src[1]).argmin()]
+        idx = idx[rec[:, 1] == y]
+    idx = idx[np.argsort(rec[idx, -1], kind="stable")]
+    return idx, rec[idx, -1] - src[-1]
+
+
 def plot_shot(obs: np.ndarray, syn: np.ndarray, time: np.ndarray, path: str, title: str = "",
-              syn0: np.ndarray | None = None) -> str:
-    """Observed, predicted and residual gathers of one shot (receiver x time)."""
+              syn0: np.ndarray | None = None, offsets: np.ndarray | None = None) -> str:
+    """Observed, predicted and residual gathers of one shot (receiver x time);
+    with ``offsets`` (m, one per receiver) the x axis is the offset in km."""
     panels = [("observed", obs), ("predicted (final)", syn), ("residual (final)", syn - obs)]
     if syn0 is not None:
         panels.append(("residual (initial)", syn0 - obs))
     c = float(np.percentile(np.abs(obs), 99)) or 1.0
     fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 4.5), sharey=True)
     for ax, (n, v) in zip(axes, panels):
-        ax.imshow(v.T, aspect="auto", cmap="gray", vmin=-c, vmax=c,
-                  extent=[0, v.shape[0] - 1, time[-1], time[0]])
+        across = [0, v.shape[0] - 1] if offsets is None else [offsets[0] / 1000.0, offsets[-1] / 1000.0]
+        ax.imshow(v.T, aspect="auto", cmap="gray", vmin=-c, vmax=c, extent=[*across, time[-1], time[0]])
         ax.set_title(n, fontsize=10)
-        ax.set_xlabel("receiver")
+        ax.set_xlabel("receiver" if offsets is None else "offset [km]")
     axes[0].set_ylabel("time [s]")
     _save(fig, path, title)
     return path

@@ -13,7 +13,7 @@ d_b, w_b = inversion.prepare_band(d, w, band, order, grid_model, sim, bounds)
 job.log.info(f"filter fmin={band.get('fmin')} fmax={band['fmax']} order={band.get('order') or order}")
 grid = bandgrid.BandGrid.from_attrs(w_b.attrs)
 if grid is not None:
-    job.log.info(f"band grid {grid.shape[0]} x {grid.shape[1]} at {grid.spacing[0]:.4g} x {grid.spacing[1]:.4g} m "
-                 f"(model grid {grid_model.shape[0]} x {grid_model.shape[1]}), dt x {grid.time_factor}")
+    job.log.info(f"band grid {' x '.join(map(str, grid.shape))} at {' x '.join(f'{h:.4g}' for h in grid.spacing)} m "
+                 f"(model grid {' x '.join(map(str, grid_model.shape))}), dt x {grid.time_factor}")
 job.write(xr.Dataset({"data": d_b, "wavelet": w_b}), snakemake.output[0], fmin=band.get("fmin"),
           fmax=band["fmax"])

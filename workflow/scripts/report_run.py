@@ -26,7 +26,9 @@ if true is not None:
 report.write_csv(history, out.history, list(report.HISTORY_KEYS) + ["message"])
 
 ms = ({"true": true} if true is not None else {}) | {"initial": vp0, "final": final}
-plotting.plot_models(ms, out.models, title=run)
+# 3-D: sections through the point the generator marked (salt stem, channel depth), else the middle
+at = dict(zip(vp0.dims, true.attrs["section_at"])) if true is not None and "section_at" in true.attrs else None
+plotting.plot_models(ms, out.models, title=run, at=at)
 plotting.plot_gradient(artifacts.open_dataset(gradient_paths[-1]), out.gradient, title=f"{run}: last gradient")
 d, w = band_data(inp.data)
 acq = acquisition(inp.acq)
@@ -34,7 +36,9 @@ s = acq.n_shots // 2
 sim, vmax = snakemake.params.simulation, snakemake.params.vmax
 syn = inversion.band_forward(final, acq.select([s]), w, sim, vmax).values[0]
 syn0 = inversion.band_forward(vp0, acq.select([s]), w, sim, vmax).values[0]
-plotting.plot_shot(d.values[s], syn, w.time.values, out.shot, title=f"{run}: shot {s}, last band", syn0=syn0)
+line, offsets = plotting.receiver_line(acq.sources, acq.receivers, s)   # 3-D: the receiver row through the source
+plotting.plot_shot(d.values[s][line], syn[line], w.time.values, out.shot, title=f"{run}: shot {s}, last band",
+                   syn0=syn0[line], offsets=offsets)
 plotting.plot_misfit(history, out.misfit, title=run)
 
 cycle_skip = report.cycle_skip_report([artifacts.open_dataset(p) for p in gradient_paths], conditioning.offsets(acq),
