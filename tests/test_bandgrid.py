@@ -60,6 +60,28 @@ def test_coarsen_keeps_extent_and_constants(rng):
     np.testing.assert_allclose(bandgrid.coarsen(vp.copy(data=v), same).values, v, atol=1e-12)
 
 
+
+def test_restriction_in_3d_is_separable_adjoint_and_keeps_constants(rng):
+    """3-D: R applied axis by axis equals the explicit tensor product, its
+    transpose is the adjoint, constants are kept, and choose() coarsens all
+    three axes."""
+    vp = fwi.as_model(np.full((20, 16, 24), 2345.0, np.float64), (10.0, 12.5, 10.0))
+    grid = bandgrid.BandGrid((10, 9, 12), (190 / 9, 187.5 / 8, 230 / 11), 1)
+    np.testing.assert_allclose(bandgrid.coarsen(vp, grid).values, 2345.0, rtol=1e-12)
+    v = rng.standard_normal(vp.shape)
+    g = rng.standard_normal(grid.shape)
+    rz, ry, rx = bandgrid._operators(vp, grid)
+    np.testing.assert_allclose(bandgrid.coarsen(vp.copy(data=v), grid).values,
+                               np.einsum("ai,bj,ck,ijk->abc", rz, ry, rx, v), rtol=1e-12, atol=1e-12)
+    lhs = float(np.sum(bandgrid.coarsen(vp.copy(data=v), grid).values * g))
+    rhs = float(np.sum(v * bandgrid.refine_gradient(g, vp, grid)))
+    assert abs(lhs - rhs) <= 1e-12 * abs(lhs)
+    dt = 1e-3
+    t = np.arange(800) * dt
+    w = (1 - 2 * (np.pi * 4.0 * (t - 0.3)) ** 2) * np.exp(-(np.pi * 4.0 * (t - 0.3)) ** 2)
+    band = bandgrid.choose(vp, w, dt, 1500.0, 3000.0)
+    assert len(band.shape) == 3 and all(nc < n for nc, n in zip(band.shape, vp.shape)), band
+
 def test_choose_obeys_dispersion_and_cfl(rng):
     vp = _model(rng)
     dt = inversion.choose_dt(vp, BOUNDS[1], 8, 0.8)
