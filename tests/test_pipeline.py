@@ -90,6 +90,12 @@ def test_end_to_end_recovers_structure(full_run):
     for f in ("models.png", "gradient.png", "shot.png", "misfit.png", "history.csv"):
         assert (res / "small" / "report" / f).stat().st_size > 0
     assert (res / "comparison.csv").exists() and (res / "comparison.png").exists()
+    # `snakemake --report` builds (its dependencies are declared) and carries the tables and the config
+    _smk(d, "--report", str(d / "report.html"))
+    html = (d / "report.html").read_text(errors="replace")
+    assert all(f in html for f in ("history.csv", "summary.json", "config.json")), "report lacks the tables"
+    cfg = json.loads((res / "small" / "report" / "config.json").read_text())
+    assert cfg["inversion"]["bands"][2]["fmax"] == 8.0 and cfg["inversion"]["optimizer"]["method"] == "lbfgs"
     # artifacts carry provenance
     from fwi_core import artifacts
 

@@ -19,8 +19,12 @@ rule report_run:
     input:
         unpack(report_inputs),
     output:
-        summary=f"{R}/{{run}}/report/summary.json",
-        history=f"{R}/{{run}}/report/history.csv",
+        summary=report(f"{R}/{{run}}/report/summary.json", category="{run}", subcategory="summary",
+                       caption="../report/summary.rst"),
+        history=report(f"{R}/{{run}}/report/history.csv", category="{run}", subcategory="convergence",
+                       caption="../report/history.rst"),
+        config=report(f"{R}/{{run}}/report/config.json", category="{run}", subcategory="summary",
+                      caption="../report/config.rst"),
         models=report(f"{R}/{{run}}/report/models.png", category="{run}", subcategory="models",
                       caption="../report/models.rst"),
         gradient=report(f"{R}/{{run}}/report/gradient.png", category="{run}", subcategory="gradient",
@@ -43,6 +47,9 @@ rule report_run:
         bands=lambda w: run_cfg(w.run)["bands"],
         vmax=lambda w: run_cfg(w.run)["bounds"][1],
         cycle_skip_threshold=lambda w: run_cfg(w.run)["cycle_skip_threshold"],
+        # the run's resolved config (defaults filled in, its overrides merged), for the report
+        config=lambda w: {**{k: v for k, v in CFG.items() if k not in ("runs", "inversion", "execution")},
+                          "inversion": run_cfg(w.run)},
     log:
         f"{R}/logs/{{run}}/report.log",
     script:

@@ -64,4 +64,6 @@ if true is not None:
     summary["model_error_reduction"] = models.model_error_reduction(final, vp0, true)
 with artifacts.replacing(out.summary) as tmp, open(tmp, "w") as f:
     json.dump(summary, f, indent=2)
+with artifacts.replacing(out.config) as tmp, open(tmp, "w") as f:
+    json.dump(snakemake.params.config, f, indent=2)
 job.log.info(json.dumps(summary))
