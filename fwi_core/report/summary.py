@@ -16,10 +16,13 @@ HISTORY_KEYS = ("band", "iteration", "fmax", "J0", "J", "alpha", "status", "mode
 
 
 def history_from_attrs(attrs_list: Sequence[dict]) -> list[dict]:
-    """One row per iteration from the attrs of the updated-model artifacts."""
+    """One row per iteration from the attrs of the updated-model artifacts;
+    ``elapsed_s`` is the iteration's compute (attr ``iteration_s``, all of its
+    jobs), or for older artifacts the update's own."""
     rows = []
     for a in attrs_list:
-        rows.append({k: a.get(k) for k in HISTORY_KEYS if k != "fmax"} | {"message": a.get("message", "")})
+        rows.append({k: a.get(k) for k in HISTORY_KEYS if k != "fmax"} | {"message": a.get("message", "")}
+                    | {"elapsed_s": a.get("iteration_s", a.get("elapsed_s"))})
     return rows
 
 

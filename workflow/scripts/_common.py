@@ -39,7 +39,7 @@ class Job:
     def __init__(self, smk, stage):
         self.smk = smk
         self.stage = stage
-        self._t_last = _T0
+        self._t_last = self.t_start = _T0
         self.spec = json.loads(smk.params.spec) if "spec" in smk.params.keys() else None
         # wildcards, or params of the same names for rules made per run and band
         wc = {**{k: smk.params[k] for k in ("run", "b") if k in smk.params.keys()}, **dict(smk.wildcards.items())}
@@ -78,6 +78,17 @@ class Job:
         age = process_age()
         if age is not None:
             self.log.info(f"started in {age:.2f} s (interpreter, Snakemake preamble, imports)")
+        self._cold = None   # time the kernels started compiling, on a cold numba cache
+
+    def uses_engine(self, ndim: int) -> None:
+        """Say so when this job compiles the wave kernels (a fresh install: the
+        first engine call is silent for about a minute otherwise)."""
+        from fwi_core.engine import backends
+
+        if not backends.cached(ndim):
+            self._cold = time.perf_counter()
+            self.log.info(f"compiling the {ndim}-D wave kernels (first run only, about a minute; "
+                          f"later jobs load them from numba's cache)")
 
     def where(self) -> str:
         """The log prefix: stage, run, band, iteration, shots."""
@@ -113,6 +124,9 @@ class Job:
     def write(self, obj, path, **extra):
         artifacts.write(obj, path, self.attrs(**extra))
         self.log.info(f"wrote {path} ({time.perf_counter() - _T0:.1f} s)")
+        if self._cold is not None:
+            self.log.info(f"kernels compiled and first result computed in {time.perf_counter() - self._cold:.1f} s")
+            self._cold = None
 
 
 def acquisition(path, shots=None):

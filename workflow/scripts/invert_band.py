@@ -1,3 +1,4 @@
+import time
 from pathlib import Path
 
 from _common import Job, acquisition, band_data
@@ -9,9 +10,13 @@ job = Job(snakemake, "invert_band")
 sim, misfit = job.spec["simulation"], job.spec["misfit"]
 cfg = {k: job.spec[k] for k in ("bounds", "precondition", "optimizer", "line_search")}
 vp = artifacts.read(snakemake.params.model, "vp")
+job.uses_engine(vp.ndim)
 acq = acquisition(snakemake.input.acq)
 fn = inversion.make_misfit(misfit["name"], misfit.get("params"))
 out = Path(snakemake.output[0])
+todo = sum(int(part["band"]["iterations"]) for part in job.spec["bands"])   # iterations in this job
+first, last = job.spec["bands"][0]["b"], job.spec["bands"][-1]["b"]
+took, t_job = [], time.perf_counter()   # seconds per iteration
 # every store goes into a temporary sibling of the job's directory, renamed into
 # place when all bands are done: the directory is whole or absent
 with artifacts.replacing(out) as tmp:
@@ -26,6 +31,7 @@ with artifacts.replacing(out) as tmp:
         for i in range(int(band["iterations"])):
             job.iteration = i
             here = tmp / iteration_subdir(b, i)
+            t_it = time.perf_counter()
             grad, state, vp, info = inversion.iteration(vp, state, acq, w, d, band, cfg, [list(range(acq.n_shots))],
                                                         sim, fn, cspec, step_scale, reset, job.threads)
             job.log.info(f"band {b} iteration {i}: {inversion.gradient_message(grad)}")
@@ -33,6 +39,12 @@ with artifacts.replacing(out) as tmp:
             job.log.info(inversion.direction_message(state))
             job.write(state, here / "direction.zarr")
             (job.log.warning if info["status"] != "armijo" else job.log.info)(info["message"])
-            job.write(vp, here / "model.zarr", **info)
+            took.append(time.perf_counter() - t_it)
+            job.write(vp, here / "model.zarr", iteration_s=round(took[-1], 3), **info)
+            done, spent = len(took), time.perf_counter() - t_job
+            pace = sum(took[1:]) / (done - 1) if done > 1 else took[0]   # the first may hold the compilation
+            job.log.info(f"progress: band {b} (this job: bands {first}-{last}), iteration {i + 1}/{band['iterations']}; "
+                         f"{done}/{todo} iterations of this job in {spent:.1f} s, "
+                         f"about {pace * (todo - done):.0f} s left")
             step_scale, reset = info["step_scale"], info["reset"]
 job.log.info(f"wrote {out}")

@@ -10,6 +10,7 @@ acq = artifacts.acquisition_from_dataset(artifacts.open_dataset(snakemake.input.
 w = artifacts.read(snakemake.input.wavelet, "wavelet")
 if obs["source"] == "synthetic":
     vp = artifacts.read(snakemake.input.true[0], "vp")
+    job.uses_engine(vp.ndim)
     job.log.info(f"modelling {acq.n_shots} shots in the true model")
     d = inversion.model_data(vp, acq, w, sim, job.threads)
 else:

@@ -13,6 +13,7 @@ inp, out, run = snakemake.input, snakemake.output, snakemake.params.run
 model_paths, gradient_paths = snakemake.params.models, snakemake.params.gradients  # every iteration's, in order
 true = artifacts.read(inp.true, "vp") if "true" in inp.keys() else None
 vp0 = artifacts.read(inp.initial, "vp")
+job.uses_engine(vp0.ndim)
 hist_attrs = [artifacts.open_dataset(p).attrs for p in model_paths]
 final = artifacts.read(model_paths[-1], "vp")
 history = report.history_from_attrs(hist_attrs)

@@ -5,6 +5,7 @@ from fwi_core.inversion import conditioning
 job = Job(snakemake, "shot_gradient")
 misfit, sim, vmax = job.spec["misfit"], job.spec["simulation"], job.spec["vmax"]
 vp = artifacts.read(snakemake.input.model, "vp")
+job.uses_engine(vp.ndim)
 d, w = band_data(snakemake.input.data)
 acq = acquisition(snakemake.input.acq)
 ds = inversion.shot_gradients(vp, acq, w, d, job.shots, sim,

@@ -1,5 +1,8 @@
+import os
+import time
+
 from _common import Job
-from fwi_core import artifacts, inversion
+from fwi_core import artifacts, inversion, report
 
 job = Job(snakemake, "update")
 ls, bounds = job.spec["line_search"], job.spec["bounds"]
@@ -8,4 +11,6 @@ state = artifacts.open_dataset(snakemake.input.direction)
 trials = [artifacts.open_dataset(p) for p in snakemake.input.trials]  # fixed (shot) order
 new, info = inversion.finish_iteration(vp, state, trials, bounds, ls)
 (job.log.warning if info["status"] != "armijo" else job.log.info)(info["message"])
-job.write(new, snakemake.output[0], **info)
+# the iteration's compute: every job of it so far (shot gradients, sum, direction, trials) and this one
+done = report.compute_seconds(os.path.dirname(str(snakemake.output[0])))
+job.write(new, snakemake.output[0], iteration_s=round(done + time.perf_counter() - job.t_start, 3), **info)

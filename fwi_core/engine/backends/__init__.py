@@ -11,6 +11,7 @@ name a module. Modules load on first use, so registering costs nothing.
 from __future__ import annotations
 
 import importlib
+import os
 from types import ModuleType
 
 #: What every backend module defines (see the CPU 2-D module for the contract of each).
@@ -58,3 +59,19 @@ def get(ndim: int, name: str = "cpu") -> ModuleType:
     if missing:
         raise ValueError(f"backend: module {module.__name__} ({name!r}, {ndim}-D) lacks {', '.join(missing)}")
     return module
+
+
+#: Time loops whose compilation dominates a cold start.
+_LOOPS = ("advance", "execute")
+
+
+def cached(ndim: int, name: str = "cpu") -> bool:
+    """Whether numba's on-disk cache holds the time loops of the backend from
+    an earlier run. False on a fresh install: the first engine call then
+    compiles them, which takes about a minute; True for a backend that is not
+    compiled to a cache (e.g. a pass-through module)."""
+    module = get(ndim, name)
+    try:
+        return all(os.path.exists(getattr(module, f)._cache._cache_file._index_path) for f in _LOOPS)
+    except AttributeError:
+        return True
