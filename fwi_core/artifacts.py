@@ -427,7 +427,7 @@ def load_observed(path: str | os.PathLike, time: np.ndarray, n_shots: int | None
     res = xr.DataArray(out, dims=want, coords={"time": time}, name="data",
                        attrs={"n_dead_traces": n_dead, "source_dt": dt_in, "source_t0": float(t_in[0]),
                               "resampled": bool(resampled)})
-    for c in ("src_z", "src_x", "rec_z", "rec_x"):
+    for c in ("src_z", "src_y", "src_x", "rec_z", "rec_y", "rec_x"):
         if c in d.coords:
             res = res.assign_coords({c: d.coords[c]})
     return res

@@ -198,6 +198,8 @@ def next_step_scale(prev_scale: float, result: dict, shrink: float = 0.25, grow:
 
 # ----------------------------------------------------------------------------- state I/O
 _ARRAYS = ("model", "gradient", "pgradient", "direction")
+#: Stored names of the L-BFGS pairs s and y ("y" alone would clash with the y axis of 3-D models).
+_PAIRS = {"s": "lbfgs_s", "y": "lbfgs_y"}
 
 
 def state_to_dataset(state: dict, like: xr.DataArray) -> xr.Dataset:
@@ -205,8 +207,8 @@ def state_to_dataset(state: dict, like: xr.DataArray) -> xr.Dataset:
     data = {k: (dims, np.asarray(state[k], np.float64)) for k in _ARRAYS}
     n = len(state.get("s", []))
     shape = (n,) + like.shape
-    data["s"] = (("pair",) + dims, np.asarray(state["s"], np.float64).reshape(shape) if n else np.zeros(shape))
-    data["y"] = (("pair",) + dims, np.asarray(state["y"], np.float64).reshape(shape) if n else np.zeros(shape))
+    for k, name in _PAIRS.items():
+        data[name] = (("pair",) + dims, np.asarray(state[k], np.float64).reshape(shape) if n else np.zeros(shape))
     ds = xr.Dataset(data, coords=like.coords)
     ds.attrs.update({k: state[k] for k in state if k not in _ARRAYS + ("s", "y")})
     ds.attrs["n_pairs"] = n
@@ -216,7 +218,8 @@ def state_to_dataset(state: dict, like: xr.DataArray) -> xr.Dataset:
 def state_from_dataset(ds: xr.Dataset) -> dict:
     st = {k: ds[k].values for k in _ARRAYS}
     n = int(ds.attrs.get("n_pairs", 0))
-    st["s"] = [ds["s"].values[i] for i in range(n)]
-    st["y"] = [ds["y"].values[i] for i in range(n)]
+    for k, name in _PAIRS.items():
+        v = ds[name if name in ds else k].values   # stores written before the rename hold "s" and "y"
+        st[k] = [v[i] for i in range(n)]
     st.update({k: v for k, v in ds.attrs.items() if k not in ("n_pairs",)})
     return st
