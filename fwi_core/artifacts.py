@@ -40,6 +40,19 @@ from .engine.acquisition import Acquisition
 
 MANIFEST_ATTR = "fwi_manifest"
 
+#: Units of the variables and coordinates the workflow writes, by name: given
+#: to any that has none when it is written (an artifact's own ``units`` wins).
+UNITS = {
+    "z": "m", "y": "m", "x": "m", "time": "s", "vp": "m/s", "model": "m/s",
+    "sources": "m", "receivers": "m", "src_z": "m", "src_y": "m", "src_x": "m",
+    "rec_z": "m", "rec_y": "m", "rec_x": "m", "offset": "m", "shift": "s",
+    "gradient": "misfit per (m/s)", "pgradient": "misfit per (m/s), preconditioned",
+    "direction": "m/s", "lbfgs_s": "m/s", "lbfgs_y": "misfit per (m/s)",
+    "illumination": "1 (relative)", "mask": "1", "sqrt_weight": "1", "live": "1 (boolean)",
+    "misfit": "misfit (of the band's data units)", "data": "pressure (source units)",
+    "wavelet": "source units", "shot": "1 (index)", "receiver": "1 (index)",
+}
+
 
 class DamagedArtifactError(ValueError):
     """An artifact store is incomplete or differs from what was written."""
@@ -183,11 +196,14 @@ def write(obj: xr.DataArray | xr.Dataset, path: str | os.PathLike, attrs: dict |
     ds = _to_dataset(obj).copy()
     ds.attrs = _jsonable({**ds.attrs, **(attrs or {})})
     ds.attrs[MANIFEST_ATTR] = manifest(ds)
-    for v in ds.variables.values():
-        v.attrs = _jsonable(dict(v.attrs))
+    for name, v in ds.variables.items():
+        v.attrs = _jsonable({**({"units": UNITS[str(name)]} if str(name) in UNITS else {}), **v.attrs})
         v.encoding = {}
-    with replacing(path) as tmp:
-        ds.to_zarr(tmp, mode="w", consolidated=False, zarr_format=3)
+    # consolidated: a plain xr.open_zarr(path) reads it without a warning (zarr warns,
+    # on writing, that zarr 3 has no specification for it yet; our readers do not use it)
+    with replacing(path) as tmp, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*[Cc]onsolidated metadata.*")
+        ds.to_zarr(tmp, mode="w", consolidated=True, zarr_format=3)
     return str(path)
 
 
@@ -291,9 +307,10 @@ def acquisition_to_dataset(acq) -> xr.Dataset:
     rec = np.asarray(acq.receivers, dtype=np.float64)
     if rec.ndim == 2:
         rec = np.broadcast_to(rec, (src.shape[0],) + rec.shape).copy()
+    # the order of the coordinates as an attribute (a string coordinate has no zarr 3 data type yet)
     return xr.Dataset(
         {"sources": (("shot", "coord"), src), "receivers": (("shot", "receiver", "coord"), rec)},
-        coords={"shot": np.arange(src.shape[0]), "coord": list(dims_of(src.shape[-1]))},
+        coords={"shot": np.arange(src.shape[0])}, attrs={"coord": list(dims_of(src.shape[-1]))},
     )
 
 

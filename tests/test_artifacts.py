@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
+import fwi_core as fwi
 from fwi_core import artifacts
 
 
@@ -309,3 +310,21 @@ def test_a_few_dead_traces_are_kept_and_counted(tmp_path):
     got = _load(_observed(tmp_path, data=d)[0])
     assert got.attrs["n_dead_traces"] == 2
     np.testing.assert_array_equal(got.values, d)
+
+
+def test_artifacts_carry_units_and_read_without_warnings(tmp_path):
+    """Every variable and coordinate the workflow names has units; a plain
+    xr.open_zarr reads a store without warnings, the acquisition included (no
+    string coordinate, which has no zarr 3 data type)."""
+    import warnings
+
+    vp = fwi.as_model(np.full((10, 12), 2000.0, np.float32), 10.0)
+    acq = fwi.Acquisition.surface(vp, 2, 5, 10.0, 10.0)
+    artifacts.write(vp, tmp_path / "m.zarr")
+    artifacts.write(artifacts.acquisition_to_dataset(acq), tmp_path / "a.zarr")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        m, a = (xr.open_zarr(tmp_path / n) for n in ("m.zarr", "a.zarr"))
+        assert {k: m[k].attrs.get("units") for k in m.variables} == {"vp": "m/s", "z": "m", "x": "m"}
+        assert all(a[k].attrs.get("units") for k in a.variables)
+        np.testing.assert_array_equal(artifacts.acquisition_from_dataset(a).receivers, acq.receivers)
