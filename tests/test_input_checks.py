@@ -222,6 +222,11 @@ def _nothing_to_do(r) -> bool:
     return "nothing to be done" in (r.stdout + r.stderr).lower()
 
 
+def _data(c: dict) -> str:
+    """The folder of a config's shared data, relative to the working directory."""
+    return f"results/data/{fc.data_key(fc.validate(copy.deepcopy(c), base_dir=ROOT))}"
+
+
 def test_rewritten_input_files_rerun_what_depends_on_them(tmp_path):
     true = _true_npy(tmp_path)
     init = _true_npy(tmp_path, models.smooth(models.geology((60, 160), 20.0, seed=3), 300.0).values, "init.npy")
@@ -229,7 +234,7 @@ def test_rewritten_input_files_rerun_what_depends_on_them(tmp_path):
     c["true_model"] = {"file": str(true), "spacing": 20.0}
     c["inversion"]["initial"] = {"file": str(init), "spacing": 20.0}
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(c))
-    targets = ["results/data/true_model.zarr", "results/default/initial_model.zarr"]
+    targets = [f"{_data(c)}/true_model.zarr", "results/default/initial_model.zarr"]
     args = ["--configfile", str(tmp_path / "c.yaml"), "--cores", "1"]
     r = _smk(tmp_path, *args, *targets)
     assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
@@ -261,8 +266,9 @@ def test_observed_store_in_milliseconds_stops_the_observed_job(tmp_path):
                     tmp_path / "field.zarr")
     c["observed"] = {"source": "zarr", "path": str(tmp_path / "field.zarr")}
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(c))
-    r = _smk(tmp_path, "--configfile", str(tmp_path / "c.yaml"), "--cores", "1", "results/data/observed.zarr")
-    log = (tmp_path / "results" / "logs" / "data" / "observed.log").read_text()
+    data = _data(c)
+    r = _smk(tmp_path, "--configfile", str(tmp_path / "c.yaml"), "--cores", "1", f"{data}/observed.zarr")
+    log = (tmp_path / "results" / "logs" / "data" / data.rsplit("/", 1)[1] / "observed.log").read_text()
     assert r.returncode != 0
     assert "milliseconds" in log and "field.zarr" in log and "Traceback" not in log
-    assert not (tmp_path / "results" / "data" / "observed.zarr").exists()
+    assert not (tmp_path / data / "observed.zarr").exists()

@@ -89,7 +89,7 @@ def test_end_to_end_recovers_structure(full_run):
     assert summary["model_error_reduction"] >= 0.30, summary
     for f in ("models.png", "gradient.png", "shot.png", "misfit.png", "history.csv"):
         assert (res / "small" / "report" / f).stat().st_size > 0
-    assert (res / "comparison.csv").exists() and (res / "comparison.png").exists()
+    assert (res / "comparison_small.csv").exists() and (res / "comparison_small.png").exists()
     # `snakemake --report` builds (its dependencies are declared) and carries the tables and the config
     _smk(d, "--report", str(d / "report.html"))
     html = (d / "report.html").read_text(errors="replace")
@@ -247,7 +247,7 @@ def test_sweep_two_runs_one_dag(tmp_path):
     _smk(d, "--cores", "2")
     import csv
 
-    rows = list(csv.DictReader(open(d / "results" / "comparison.csv")))
+    rows = list(csv.DictReader(open(d / "results" / "comparison_a+b.csv")))
     assert [r["run"] for r in rows] == ["a", "b"]
     assert all(float(r["model_error_final"]) > 0 for r in rows)
 
@@ -294,3 +294,27 @@ def test_ctrl_c_stops_a_fused_job_cleanly_and_a_rerun_completes(tmp_path):
     assert (d / "results" / "small" / "final_model.zarr").exists()
     text = log.read_text()
     assert "[invert_band run=small band=1 iter=0]" in text and "[invert_band run=small band=0 iter=1]" in text
+
+
+@pytest.mark.slow
+def test_two_configs_in_one_results_folder_keep_their_own_data(tmp_path):
+    """A second config with other data (a sweep after the default run, say)
+    writes its data and comparison beside the first one's, never over them:
+    afterwards the first config has nothing to redo."""
+    a = copy.deepcopy(SMALL)
+    a["inversion"]["bands"] = [{"fmax": 4.0, "iterations": 1}]
+    a["execution"] = {"shots_per_job": 6, "threads": 1, "fuse_bands": True}
+    b = copy.deepcopy(a)
+    b["acquisition"]["n_shots"] = 4
+    b["runs"] = {"other": {}}
+    for cfg, name in ((a, "a.yaml"), (b, "b.yaml")):
+        (tmp_path / name).write_text(yaml.safe_dump(cfg))
+    run = [*SMK, "-d", str(tmp_path), "--cores", "2", "--configfile"]
+    for name in ("a.yaml", "b.yaml"):
+        r = subprocess.run(run + [str(tmp_path / name)], capture_output=True, text=True, timeout=900)
+        assert r.returncode == 0, r.stderr[-3000:]
+    r = subprocess.run(run + [str(tmp_path / "a.yaml"), "-n"], capture_output=True, text=True, timeout=300)
+    assert "nothing to be done" in (r.stdout + r.stderr).lower(), (r.stdout + r.stderr)[-3000:]
+    res = tmp_path / "results"
+    assert len(list((res / "data").iterdir())) == 2
+    assert (res / "comparison_small.csv").exists() and (res / "comparison_other.csv").exists()

@@ -13,5 +13,5 @@ from .checks import (  # noqa: F401
     validate, validate_file, MIN_MODEL_CELLS, DATA_COPIES_PER_JOB)
 from .plan import (  # noqa: F401
     shot_seconds, band_cost_factor, auto_shots_per_job, shot_groups, run_grid, lowest_band,
-    plan, band_chunks, chunk_dir, iteration_dir, iteration_subdir, JOB_START_SECONDS, CELL_UPDATES_PER_SECOND, FORWARDS_PER_SHOT,
+    plan, band_chunks, chunk_dir, iteration_dir, iteration_subdir, data_key, comparison_name, DATA_KEYS, JOB_START_SECONDS, CELL_UPDATES_PER_SECOND, FORWARDS_PER_SHOT,
     USEFUL_FREQUENCY_FACTOR, FUSE_BAND_SECONDS_PER_TARGET)

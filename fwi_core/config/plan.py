@@ -6,6 +6,7 @@ import math
 
 from ..stencils import MIN_POINTS_PER_WAVELENGTH
 from .checks import acquisition_counts, model_info
+from .schema import config_hash
 
 # ----------------------------------------------------------------------------- execution
 #: Seconds a shot job spends starting (interpreter, imports, numba cache,
@@ -192,3 +193,25 @@ def iteration_dir(plan: dict, results: str, run: str, b: int, i: int) -> str:
     stores of per-stage jobs): ``RESULTS/RUN/band{b}/iter{i}``, or that folder
     inside its fused job's directory (:func:`chunk_dir`)."""
     return f"{chunk_dir(plan, results, run, b) or f'{results}/{run}'}/{iteration_subdir(b, i)}"
+
+
+#: The config blocks that define a study's shared data (true model,
+#: acquisition, wavelet, observed data); ``simulation.band_grids`` does not.
+DATA_KEYS = ("true_model", "acquisition", "wavelet", "simulation", "observed")
+
+
+def data_key(cfg: dict) -> str:
+    """A short hash of what defines the shared data of a (validated) config:
+    the data of configs that describe different studies live in different
+    folders, ``RESULTS/data/<key>/``, so running one never overwrites another's."""
+    parts = {k: cfg.get(k) for k in DATA_KEYS}
+    parts["simulation"] = {k: v for k, v in (cfg.get("simulation") or {}).items() if k != "band_grids"}
+    return config_hash(parts, 8)
+
+
+def comparison_name(runs) -> str:
+    """File stem of the comparison of these runs: ``comparison_<run>+<run>``
+    (a hash when that grows long), so the comparisons of different sweeps
+    sharing a results folder are kept apart."""
+    name = "+".join(runs)
+    return f"comparison_{name if len(name) <= 60 else config_hash(sorted(runs), 8)}"

@@ -12,7 +12,7 @@ rule invert_band:
     input:
         model=lambda w: model_in(w.run, w.b0, 0, track=True),
         data=lambda w: [f"{R}/{w.run}/band{b}/data.zarr" for b in chunk_bands(w)],
-        acq=f"{R}/data/acquisition.zarr",
+        acq=f"{D}/acquisition.zarr",
     output:
         directory(f"{R}/{{run}}/bands{{b0}}-{{b1}}"),
     params:

@@ -2,6 +2,11 @@
 import re
 
 R = CFG["results"]
+# the shared data of this study (true model, acquisition, wavelet, observed data)
+# in a folder named by what defines them, so configs never overwrite each other's
+KEY = fwicfg.data_key(CFG)
+D = f"{R}/data/{KEY}"
+COMPARISON = f"{R}/{fwicfg.comparison_name(CFG['runs'])}"
 RUNS = list(CFG["runs"])
 PROJECT = workflow.basedir
 THREADS = CFG["execution"]["threads"]
@@ -106,7 +111,7 @@ def tracked_all(run, kinds):
 def grid_model():
     """The model that defines the grid of the shared data (true model or first run's initial)."""
     if "true_model" in CFG:
-        return f"{R}/data/true_model.zarr"
+        return f"{D}/true_model.zarr"
     return f"{R}/{RUNS[0]}/initial_model.zarr"
 
 
@@ -117,7 +122,7 @@ def vmax_all():
 def final_targets():
     t = [f"{R}/{run}/final_model.zarr" for run in RUNS]
     t += [f"{R}/{run}/report/summary.json" for run in RUNS]
-    t += [f"{R}/comparison.csv", f"{R}/comparison.png"]
+    t += [f"{COMPARISON}.csv", f"{COMPARISON}.png"]
     return t
 
 
@@ -140,8 +145,8 @@ def report_inputs(w):
         "iterations": tracked_all(run, ("model", "gradient")),
         "initial": f"{R}/{run}/initial_model.zarr",
         "data": f"{R}/{run}/band{len(run_cfg(run)['bands']) - 1}/data.zarr",
-        "acq": f"{R}/data/acquisition.zarr",
+        "acq": f"{D}/acquisition.zarr",
     }
     if "true_model" in CFG:
-        d["true"] = f"{R}/data/true_model.zarr"
+        d["true"] = f"{D}/true_model.zarr"
     return d

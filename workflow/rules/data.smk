@@ -5,18 +5,18 @@
 
 rule true_model:
     output:
-        directory(f"{R}/data/true_model.zarr"),
+        directory(f"{D}/true_model.zarr"),
     params:
         spec=spec(source=CFG.get("true_model"), file=fwicfg.source_fingerprint(CFG.get("true_model"), PROJECT)),
     log:
-        f"{R}/logs/data/true_model.log",
+        f"{R}/logs/data/{KEY}/true_model.log",
     script:
         "../scripts/true_model.py"
 
 
 rule initial_model:
     input:
-        true=[f"{R}/data/true_model.zarr"] if "true_model" in CFG else [],
+        true=[f"{D}/true_model.zarr"] if "true_model" in CFG else [],
     output:
         directory(f"{R}/{{run}}/initial_model.zarr"),
     params:
@@ -32,11 +32,11 @@ rule acquisition:
     input:
         grid=grid_model(),
     output:
-        directory(f"{R}/data/acquisition.zarr"),
+        directory(f"{D}/acquisition.zarr"),
     params:
         spec=spec(acquisition=CFG["acquisition"]),
     log:
-        f"{R}/logs/data/acquisition.log",
+        f"{R}/logs/data/{KEY}/acquisition.log",
     script:
         "../scripts/acquisition.py"
 
@@ -45,23 +45,23 @@ rule wavelet:
     input:
         grid=grid_model(),
     output:
-        directory(f"{R}/data/wavelet.zarr"),
+        directory(f"{D}/wavelet.zarr"),
     params:
         spec=spec(wavelet=CFG["wavelet"], simulation=CFG["simulation"], vmax=vmax_all(),
                   lowest_band=fwicfg.lowest_band(CFG) if CFG["wavelet"]["delay"] is None else None),
     log:
-        f"{R}/logs/data/wavelet.log",
+        f"{R}/logs/data/{KEY}/wavelet.log",
     script:
         "../scripts/wavelet.py"
 
 
 rule observed:
     input:
-        true=[f"{R}/data/true_model.zarr"] if CFG["observed"]["source"] == "synthetic" else [],
-        acq=f"{R}/data/acquisition.zarr",
-        wavelet=f"{R}/data/wavelet.zarr",
+        true=[f"{D}/true_model.zarr"] if CFG["observed"]["source"] == "synthetic" else [],
+        acq=f"{D}/acquisition.zarr",
+        wavelet=f"{D}/wavelet.zarr",
     output:
-        directory(f"{R}/data/observed.zarr"),
+        directory(f"{D}/observed.zarr"),
     params:
         # the store's fingerprint: rewriting it reruns this job and what was built from it
         spec=spec(observed=CFG["observed"], simulation=CFG["simulation"],
@@ -69,15 +69,15 @@ rule observed:
                   if CFG["observed"]["source"] == "zarr" else None),
     threads: _CORES
     log:
-        f"{R}/logs/data/observed.log",
+        f"{R}/logs/data/{KEY}/observed.log",
     script:
         "../scripts/observed.py"
 
 
 rule band_data:
     input:
-        observed=f"{R}/data/observed.zarr",
-        wavelet=f"{R}/data/wavelet.zarr",
+        observed=f"{D}/observed.zarr",
+        wavelet=f"{D}/wavelet.zarr",
         grid=grid_model(),
     output:
         directory(f"{R}/{{run}}/band{{b}}/data.zarr"),

@@ -8,7 +8,7 @@ rule shot_gradient:
     input:
         model=lambda w: model_in(w.run, w.b, w.i),
         data=f"{R}/{{run}}/band{{b}}/data.zarr",
-        acq=f"{R}/data/acquisition.zarr",
+        acq=f"{D}/acquisition.zarr",
     output:
         directory(f"{R}/{{run}}/band{{b}}/iter{{i}}/grad_{{s0}}-{{s1}}.zarr"),
     params:
@@ -24,7 +24,7 @@ rule shot_gradient:
 rule gradient_sum:
     input:
         model=lambda w: model_in(w.run, w.b, w.i),
-        acq=f"{R}/data/acquisition.zarr",
+        acq=f"{D}/acquisition.zarr",
         parts=lambda w: [f"{it_dir(w.run, w.b, w.i)}/grad_{g}.zarr" for g in groups(w.run, w.b)],
     output:
         directory(f"{R}/{{run}}/band{{b}}/iter{{i}}/gradient.zarr"),

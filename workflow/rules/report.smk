@@ -61,9 +61,9 @@ rule compare:
         summaries=expand(f"{R}/{{run}}/report/summary.json", run=RUNS),
         models=expand(f"{R}/{{run}}/final_model.zarr", run=RUNS),
     output:
-        table=report(f"{R}/comparison.csv", category="comparison", caption="../report/comparison.rst"),
-        plot=report(f"{R}/comparison.png", category="comparison", caption="../report/comparison.rst"),
+        table=report(f"{COMPARISON}.csv", category="comparison", caption="../report/comparison.rst"),
+        plot=report(f"{COMPARISON}.png", category="comparison", caption="../report/comparison.rst"),
     log:
-        f"{R}/logs/compare.log",
+        f"{R}/logs/{fwicfg.comparison_name(RUNS)}.log",
     script:
         "../scripts/compare.py"

@@ -23,7 +23,7 @@ rule trial:
         model=lambda w: model_in(w.run, w.b, w.i),
         direction=f"{R}/{{run}}/band{{b}}/iter{{i}}/direction.zarr",
         data=f"{R}/{{run}}/band{{b}}/data.zarr",
-        acq=f"{R}/data/acquisition.zarr",
+        acq=f"{D}/acquisition.zarr",
     output:
         directory(f"{R}/{{run}}/band{{b}}/iter{{i}}/trial_{{s0}}-{{s1}}.zarr"),
     params:
