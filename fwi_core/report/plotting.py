@@ -54,9 +54,10 @@ def _grid_figure(rows: int, da: xr.DataArray, at=None):
     secs = list(_sections(da, at).values())
     span = [[float(s[d].values[-1] - s[d].values[0]) or 1.0 for d in s.dims] for s in secs]
     widths = [w for _, w in span]
+    fig_w = 9.0 if len(secs) == 1 else 13.0
     # the first section's panel, as wide as its share of the figure, at true aspect (within limits)
-    height = min(max(13 * widths[0] / sum(widths) * span[0][0] / span[0][1], 1.8), 4.5)
-    fig, axes = plt.subplots(rows, len(secs), figsize=(13, 0.8 + rows * (height + 0.9)), squeeze=False,
+    height = min(max(0.85 * fig_w * widths[0] / sum(widths) * span[0][0] / span[0][1], 1.4), 4.5)
+    fig, axes = plt.subplots(rows, len(secs), figsize=(fig_w, 0.8 + rows * (height + 0.9)), squeeze=False,
                              gridspec_kw={"width_ratios": widths}, layout="constrained")
     return fig, axes
 
@@ -67,68 +68,71 @@ def _label(ax, da: xr.DataArray, name: str) -> None:
     ax.set_xlabel(f"{da.dims[1]} [km]")
 
 
+#: How each kind of panel is drawn: colour map, and whether its scale is symmetric about 0.
+_STYLES = {"vp": ("viridis", False), "diff": ("RdBu_r", True), "gradient": ("RdBu_r", True), "mask": ("gray", False)}
+
+
+def _draw_rows(rows: list[tuple[str, xr.DataArray, str, dict]], path: str, title: str, at=None,
+               devices=None) -> str:
+    """One row per ``(name, field, style, colorbar kw)``: the field (2-D) or its
+    three sections (3-D), one colour bar per row; ``devices`` (sources,
+    receivers; m) drawn on the vp panels (2-D) or their depth slices (3-D)."""
+    fig, axes = _grid_figure(len(rows), rows[0][1], at)
+    for row_axes, (name, da, style, cbar) in zip(axes, rows):
+        cmap, symmetric = _STYLES[style]
+        lim = cbar.pop("lim", None)
+        if lim is None:
+            c = float(np.percentile(np.abs(da.values), 99.5)) or 1.0
+            lim = (-c, c) if symmetric else (float(da.min()), float(da.max()))
+        for ax, (where, sec) in zip(row_axes, _sections(da, at).items()):
+            im = ax.imshow(sec.values, extent=_extent(sec), cmap=cmap, vmin=lim[0], vmax=lim[1], aspect="auto")
+            _label(ax, sec, f"{name}: {where}" if where else name)
+            if devices is not None and style == "vp" and sec.dims[-1] == "x" and sec.dims[0] in ("z", "y"):
+                _draw_devices(ax, sec.dims[0], *devices)
+        fig.colorbar(im, ax=list(row_axes), pad=0.01, **cbar)
+    _save(fig, path, title, tight=False)
+    return path
+
+
+def _draw_devices(ax, vertical: str, sources, receivers) -> None:
+    """Receivers (small triangles) and sources (stars) at their (x, z) or (x, y), km."""
+    k = 0 if vertical == "z" else 1
+    src = np.asarray(sources, float).reshape(-1, np.shape(sources)[-1])
+    rec = np.unique(np.asarray(receivers, float).reshape(-1, src.shape[-1]), axis=0)
+    if k >= src.shape[-1] - 1 and vertical == "y":
+        return
+    ax.plot(rec[:, -1] / 1000, rec[:, k] / 1000, "v", ms=2.5, color="w", mec="k", mew=0.3, ls="none",
+            label="receivers")
+    ax.plot(src[:, -1] / 1000, src[:, k] / 1000, "*", ms=7, color="orange", mec="k", mew=0.4, ls="none",
+            label="sources")
+
+
 def plot_models(models: dict[str, xr.DataArray], path: str, vmin=None, vmax=None, title: str = "",
-                at: dict[str, float] | None = None) -> str:
-    """Velocity models stacked vertically, shared colour scale; a 3-D model as
-    three orthogonal sections through ``at`` (:func:`slices`) per row."""
+                at: dict[str, float] | None = None, devices: tuple | None = None) -> str:
+    """Velocity models (m/s) stacked vertically on one colour scale, then the
+    change the inversion made: ``final - true`` when both are given, else
+    ``final - initial``. A 3-D model is drawn as three orthogonal sections
+    through ``at`` (:func:`slices`) per row. ``devices``: (sources, receivers)
+    positions (m), drawn projected onto the (z, x) and (y, x) sections."""
     names = list(models)
     vals = [models[n].values for n in names]
     vmin = float(min(v.min() for v in vals)) if vmin is None else vmin
     vmax = float(max(v.max() for v in vals)) if vmax is None else vmax
-    da0 = models[names[0]]
-    if da0.ndim == 3:
-        fig, axes = _grid_figure(len(names), da0, at)
-        for row, n in zip(axes, names):
-            for ax, (where, sec) in zip(row, _sections(models[n], at).items()):
-                im = ax.imshow(sec.values, extent=_extent(sec), cmap="jet", vmin=vmin, vmax=vmax, aspect="auto")
-                _label(ax, sec, f"{n}: {where}")
-            fig.colorbar(im, ax=list(row), label="vp [m/s]", pad=0.01)
-        _save(fig, path, title, tight=False)
-        return path
-    aspect = da0.sizes["z"] / da0.sizes["x"]
-    fig, axes = plt.subplots(len(names), 1, figsize=(9, 0.6 + len(names) * (9 * aspect + 0.6)), squeeze=False)
-    for ax, n in zip(axes[:, 0], names):
-        im = ax.imshow(models[n].values, extent=_extent(models[n]), cmap="jet", vmin=vmin, vmax=vmax,
-                       aspect="auto")
-        ax.set_title(n, fontsize=10)
-        ax.set_ylabel("z [km]")
-        fig.colorbar(im, ax=ax, label="vp [m/s]", pad=0.01)
-    axes[-1, 0].set_xlabel("x [km]")
-    _save(fig, path, title)
-    return path
+    rows = [(n, models[n], "vp", {"label": "vp [m/s]", "lim": (vmin, vmax)}) for n in names]
+    ref = "true" if "true" in models else "initial" if "initial" in models else None
+    if "final" in models and ref:
+        rows.append((f"final - {ref}", models["final"] - models[ref], "diff", {"label": "vp difference [m/s]"}))
+    return _draw_rows(rows, path, title, at, devices)
 
 
 def plot_gradient(grad: xr.Dataset, path: str, title: str = "") -> str:
-    """Raw gradient, preconditioned gradient and the mask."""
-    panels = [("gradient (dJ/dvp)", grad["gradient"]), ("preconditioned", grad["pgradient"]),
-              ("mask", grad["mask"])]
-    da0 = grad["gradient"]
-    if da0.ndim == 3:   # three orthogonal sections per panel, each row on its own colour scale
-        fig, axes = _grid_figure(3, da0)
-        for row, (n, da) in zip(axes, panels):
-            c = float(np.percentile(np.abs(da.values), 99.5)) or 1.0
-            kw = dict(cmap="gray", vmin=0, vmax=1) if n == "mask" else dict(cmap="seismic", vmin=-c, vmax=c)
-            for ax, (where, sec) in zip(row, _sections(da).items()):
-                im = ax.imshow(sec.values, extent=_extent(sec), aspect="auto", **kw)
-                _label(ax, sec, f"{n}: {where}")
-            fig.colorbar(im, ax=list(row), pad=0.01)
-        _save(fig, path, title, tight=False)
-        return path
-    aspect = da0.sizes["z"] / da0.sizes["x"]
-    fig, axes = plt.subplots(3, 1, figsize=(9, 0.6 + 3 * (9 * aspect + 0.6)))
-    for ax, (n, da) in zip(axes, panels):
-        v = da.values
-        if n == "mask":
-            im = ax.imshow(v, extent=_extent(da), cmap="gray", vmin=0, vmax=1, aspect="auto")
-        else:
-            c = float(np.percentile(np.abs(v), 99.5)) or 1.0
-            im = ax.imshow(v, extent=_extent(da), cmap="seismic", vmin=-c, vmax=c, aspect="auto")
-        ax.set_title(n, fontsize=10)
-        ax.set_ylabel("z [km]")
-        fig.colorbar(im, ax=ax, pad=0.01)
-    axes[-1].set_xlabel("x [km]")
-    _save(fig, path, title)
-    return path
+    """Raw gradient, preconditioned gradient and the mask (2-D, or three
+    orthogonal sections per row in 3-D), each row on its own colour scale."""
+    unit = "misfit per (m/s)"
+    rows = [("gradient (dJ/dvp)", grad["gradient"], "gradient", {"label": f"dJ/dvp [{unit}]"}),
+            ("preconditioned", grad["pgradient"], "gradient", {"label": f"P dJ/dvp [{unit}]"}),
+            ("mask", grad["mask"], "mask", {"label": "mask weight [1]", "lim": (0.0, 1.0)})]
+    return _draw_rows(rows, path, title)
 
 
 def receiver_line(sources: np.ndarray, receivers: np.ndarray, shot: int) -> tuple[np.ndarray, np.ndarray]:

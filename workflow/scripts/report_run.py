@@ -29,10 +29,10 @@ report.write_csv(history, out.history, list(report.HISTORY_KEYS) + ["message"])
 ms = ({"true": true} if true is not None else {}) | {"initial": vp0, "final": final}
 # 3-D: sections through the point the generator marked (salt stem, channel depth), else the middle
 at = dict(zip(vp0.dims, true.attrs["section_at"])) if true is not None and "section_at" in true.attrs else None
-plotting.plot_models(ms, out.models, title=run, at=at)
+acq = acquisition(inp.acq)
+plotting.plot_models(ms, out.models, title=run, at=at, devices=(acq.sources, acq.receivers))
 plotting.plot_gradient(artifacts.open_dataset(gradient_paths[-1]), out.gradient, title=f"{run}: last gradient")
 d, w = band_data(inp.data)
-acq = acquisition(inp.acq)
 s = acq.n_shots // 2
 sim, vmax = snakemake.params.simulation, snakemake.params.vmax
 syn = inversion.band_forward(final, acq.select([s]), w, sim, vmax).values[0]
