@@ -150,22 +150,45 @@ def receiver_line(sources: np.ndarray, receivers: np.ndarray, shot: int) -> tupl
     return idx, rec[idx, -1] - src[-1]
 
 
-def plot_shot(obs: np.ndarray, syn: np.ndarray, time: np.ndarray, path: str, title: str = "",
-              syn0: np.ndarray | None = None, offsets: np.ndarray | None = None) -> str:
-    """Observed, predicted and residual gathers of one shot (receiver x time);
-    with ``offsets`` (m, one per receiver) the x axis is the offset in km."""
-    panels = [("observed", obs), ("predicted (final)", syn), ("residual (final)", syn - obs)]
-    if syn0 is not None:
-        panels.append(("residual (initial)", syn0 - obs))
-    c = float(np.percentile(np.abs(obs), 99)) or 1.0
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 4.5), sharey=True)
-    for ax, (n, v) in zip(axes, panels):
-        across = [0, v.shape[0] - 1] if offsets is None else [offsets[0] / 1000.0, offsets[-1] / 1000.0]
-        ax.imshow(v.T, aspect="auto", cmap="gray", vmin=-c, vmax=c, extent=[*across, time[-1], time[0]])
-        ax.set_title(n, fontsize=10)
-        ax.set_xlabel("receiver" if offsets is None else "offset [km]")
-    axes[0].set_ylabel("time [s]")
-    _save(fig, path, title)
+def _wiggles(ax, v: np.ndarray, across: np.ndarray, time: np.ndarray, clip: float, n: int) -> None:
+    """``n`` traces of ``v`` (receiver, time) drawn as wiggles over an image."""
+    if n <= 0 or v.shape[0] < 2:
+        return
+    step = float(np.median(np.abs(np.diff(across)))) * max(1, v.shape[0] // n)
+    for k in np.linspace(0, v.shape[0] - 1, min(n, v.shape[0])).astype(int):
+        ax.plot(across[k] + 0.45 * step * np.clip(v[k] / clip, -1.0, 1.0), time, color="k", lw=0.5)
+
+
+def plot_shot(rows: list[dict], path: str, title: str = "", wiggles: int = 6) -> str:
+    """Shot gathers, one row per entry of ``rows``: ``{"label", "obs",
+    "offsets" (m, one per receiver, the x axis), "time" (s), "syn": {name: gather}}``,
+    gathers ``(receiver, time)``. Each row: observed, every predicted gather and
+    the residual of the last one, on the row's colour scale (colour bar,
+    data units), with ``wiggles`` traces drawn over the observed and the
+    predicted panels."""
+    ncol = max(2 + len(r["syn"]) for r in rows)
+    fig, axes = plt.subplots(len(rows), ncol, figsize=(2.9 * ncol, 0.8 + 3.4 * len(rows)), squeeze=False,
+                             layout="constrained")
+    for row_axes, r in zip(axes, rows):
+        obs, off, time = np.asarray(r["obs"]), np.asarray(r["offsets"], float) / 1000.0, np.asarray(r["time"])
+        last = list(r["syn"])[-1]
+        panels = [("observed", obs), *((f"predicted ({k})", v) for k, v in r["syn"].items()),
+                  (f"residual ({last})", r["syn"][last] - obs)]
+        c = float(np.percentile(np.abs(obs), 99)) or 1.0
+        for ax, (name, v) in zip(row_axes, panels):
+            v = np.asarray(v)
+            im = ax.imshow(v.T, aspect="auto", cmap="gray", vmin=-c, vmax=c,
+                           extent=[off[0], off[-1], time[-1], time[0]])
+            if not name.startswith("residual"):
+                _wiggles(ax, v, off, time, c, wiggles)
+            ax.set_xlim(off[0], off[-1])
+            ax.set_title(f"{r['label']}\n{name}" if ax is row_axes[0] else f"\n{name}", fontsize=9)
+            ax.set_xlabel("offset [km]")
+        for ax in row_axes[len(panels):]:
+            ax.axis("off")
+        row_axes[0].set_ylabel("time [s]")
+        fig.colorbar(im, ax=list(row_axes[:len(panels)]), pad=0.01, label="amplitude [source units]")
+    _save(fig, path, title, tight=False)
     return path
 
 

@@ -144,7 +144,7 @@ def report_inputs(w):
     d = {
         "iterations": tracked_all(run, ("model", "gradient")),
         "initial": f"{R}/{run}/initial_model.zarr",
-        "data": f"{R}/{run}/band{len(run_cfg(run)['bands']) - 1}/data.zarr",
+        "data": [f"{R}/{run}/band{b}/data.zarr" for b in range(len(run_cfg(run)["bands"]))],
         "acq": f"{D}/acquisition.zarr",
     }
     if "true_model" in CFG:

@@ -32,14 +32,28 @@ at = dict(zip(vp0.dims, true.attrs["section_at"])) if true is not None and "sect
 acq = acquisition(inp.acq)
 plotting.plot_models(ms, out.models, title=run, at=at, devices=(acq.sources, acq.receivers))
 plotting.plot_gradient(artifacts.open_dataset(gradient_paths[-1]), out.gradient, title=f"{run}: last gradient")
-d, w = band_data(inp.data)
-s = acq.n_shots // 2
+# shot.png: the middle shot in every band, predicted by the band's first and last model; then the
+# first and last shots in the last band by the final model (receivers along the line through the source)
 sim, vmax = snakemake.params.simulation, snakemake.params.vmax
-syn = inversion.band_forward(final, acq.select([s]), w, sim, vmax).values[0]
-syn0 = inversion.band_forward(vp0, acq.select([s]), w, sim, vmax).values[0]
-line, offsets = plotting.receiver_line(acq.sources, acq.receivers, s)   # 3-D: the receiver row through the source
-plotting.plot_shot(d.values[s][line], syn[line], w.time.values, out.shot, title=f"{run}: shot {s}, last band",
-                   syn0=syn0[line], offsets=offsets)
+band_of = [int(a["band"]) for a in hist_attrs]
+s, rows = acq.n_shots // 2, []
+
+
+def gather_row(label, shot, d, w, syn_models):
+    line, offsets = plotting.receiver_line(acq.sources, acq.receivers, shot)
+    syn = {k: inversion.band_forward(m, acq.select([shot]), w, sim, vmax).values[0][line] for k, m in syn_models.items()}
+    return {"label": label, "obs": d.values[shot][line], "offsets": offsets, "time": w.time.values, "syn": syn}
+
+
+for b, path in enumerate(inp.data):
+    its = [k for k, bb in enumerate(band_of) if bb == b]
+    start = vp0 if its[0] == 0 else artifacts.read(model_paths[its[0] - 1], "vp")
+    d, w = band_data(path)
+    rows.append(gather_row(f"band {b} ({snakemake.params.bands[b]['fmax']:g} Hz), shot {s}", s, d, w,
+                           {"band start": start, "band end": artifacts.read(model_paths[its[-1]], "vp")}))
+for shot in sorted({0, acq.n_shots - 1} - {s}):
+    rows.append(gather_row(f"band {b}, shot {shot}", shot, d, w, {"final": final}))
+plotting.plot_shot(rows, out.shot, title=f"{run}: shot gathers")
 plotting.plot_misfit(history, out.misfit, title=run)
 
 cycle_skip = report.cycle_skip_report([artifacts.open_dataset(p) for p in gradient_paths], conditioning.offsets(acq),
