@@ -25,6 +25,7 @@ INTERFACE = (
 
 _REGISTRY: dict[tuple[int, str], str] = {
     (2, "cpu"): f"{__name__}.cpu2d",
+    (3, "cpu"): f"{__name__}.cpu3d",
 }
 
 
