@@ -121,9 +121,10 @@ class Job:
             config_hash=config_hash(self.spec) if self.spec is not None else None,
             elapsed_s=round(elapsed, 3), **extra)
 
-    def write(self, obj, path, **extra):
+    def write(self, obj, path, shown=None, **extra):
+        """Write an artifact; the log names ``shown`` (where it will end up) if given."""
         artifacts.write(obj, path, self.attrs(**extra))
-        self.log.info(f"wrote {path} ({time.perf_counter() - _T0:.1f} s)")
+        self.log.info(f"wrote {shown or path} ({time.perf_counter() - _T0:.1f} s)")
         if self._cold is not None:
             self.log.info(f"kernels compiled and first result computed in {time.perf_counter() - self._cold:.1f} s")
             self._cold = None

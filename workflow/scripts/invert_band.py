@@ -30,17 +30,17 @@ with artifacts.replacing(out) as tmp:
         state, step_scale, reset = None, None, False   # the optimiser history starts anew each band
         for i in range(int(band["iterations"])):
             job.iteration = i
-            here = tmp / iteration_subdir(b, i)
+            here, final = tmp / iteration_subdir(b, i), out / iteration_subdir(b, i)
             t_it = time.perf_counter()
             grad, state, vp, info = inversion.iteration(vp, state, acq, w, d, band, cfg, [list(range(acq.n_shots))],
                                                         sim, fn, cspec, step_scale, reset, job.threads)
             job.log.info(f"band {b} iteration {i}: {inversion.gradient_message(grad)}")
-            job.write(grad, here / "gradient.zarr", J=grad.attrs["J"])
+            job.write(grad, here / "gradient.zarr", shown=final / "gradient.zarr", J=grad.attrs["J"])
             job.log.info(inversion.direction_message(state))
-            job.write(state, here / "direction.zarr")
+            job.write(state, here / "direction.zarr", shown=final / "direction.zarr")
             (job.log.warning if info["status"] != "armijo" else job.log.info)(info["message"])
             took.append(time.perf_counter() - t_it)
-            job.write(vp, here / "model.zarr", iteration_s=round(took[-1], 3), **info)
+            job.write(vp, here / "model.zarr", shown=final / "model.zarr", iteration_s=round(took[-1], 3), **info)
             done, spent = len(took), time.perf_counter() - t_job
             pace = sum(took[1:]) / (done - 1) if done > 1 else took[0]   # the first may hold the compilation
             job.log.info(f"progress: band {b} (this job: bands {first}-{last}), iteration {i + 1}/{band['iterations']}; "
