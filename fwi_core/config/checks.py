@@ -235,6 +235,11 @@ def acquisition_errors(acq: dict, grid: dict, where: str) -> list[str]:
             if k in acq and acq[k] > hi[0] - lo[0] + tol:
                 errs.append(f"key 'acquisition.{k}': {acq[k]:g} m is below the bottom of the model "
                             f"({hi[0] - lo[0]:g} m deep, {where})")
+        for k in ("source_margin", "receiver_margin"):
+            for a in range(1, ndim):
+                if 2 * acq.get(k, 0.0) > hi[a] - lo[a] + tol:
+                    errs.append(f"key 'acquisition.{k}': {acq[k]:g} m at each end leaves no room along "
+                                f"{dims[a]} ({hi[a] - lo[a]:g} m, {where})")
         return errs
     for k in ("sources", "receivers"):
         listed = acq.get(k) or []
@@ -423,6 +428,9 @@ def validate(cfg: dict, base_dir: str | os.PathLike | None = None, schema: dict 
     ):
         errs.append("key 'acquisition': give either n_shots and n_receivers (surface spread) "
                     "or sources and receivers (explicit [z, x] coordinates in metres)")
+    elif explicit:
+        errs.extend(f"key 'acquisition.{k}': only for a surface spread (n_shots, n_receivers); the sources "
+                    f"and receivers are listed" for k in ("source_margin", "receiver_margin") if k in acq)
     delay = cfg["wavelet"]["delay"]
     if delay is not None and delay >= cfg["simulation"]["t_max"]:
         errs.append(f"key 'wavelet.delay': {delay} s is not allowed; allowed values: null (automatic) or a "

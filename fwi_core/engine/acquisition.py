@@ -86,23 +86,30 @@ class Acquisition:
     @classmethod
     def surface(cls, vp: xr.DataArray, n_shots: int | tuple[int, int], n_receivers: int | tuple[int, int],
                 source_depth: float = 0.0, receiver_depth: float = 0.0,
-                margin: float = 0.0) -> "Acquisition":
+                margin: float = 0.0, source_margin: float | None = None,
+                receiver_margin: float | None = None) -> "Acquisition":
         """Evenly spread surface survey.
 
         A count spreads the devices along x over ``[x0 + margin, x1 - margin]``
         (in 3-D on the line through the middle of the y axis); in 3-D a pair
         ``(ny, nx)`` spreads an areal grid over the (y, x) plane within the same
         margin, ordered y-major (device ``iy * nx + ix``). Depths
-        ``source_depth``/``receiver_depth`` (m) are below the model top.
+        ``source_depth``/``receiver_depth`` (m) are below the model top;
+        ``source_margin``/``receiver_margin`` (m) replace ``margin`` for the
+        sources or the receivers alone.
         """
         check_model(vp)
         z = vp["z"].values
         axes = {d: vp[d].values for d in vp.dims[1:]}
-        for d, a in axes.items():
-            if a[-1] - a[0] < 2 * margin:
-                raise ValueError(f"margin={margin} m leaves no room on a model {a[-1] - a[0]} m wide along {d}")
+        margins = {"n_shots": margin if source_margin is None else source_margin,
+                   "n_receivers": margin if receiver_margin is None else receiver_margin}
+        for name, m in margins.items():
+            for d, a in axes.items():
+                if m < 0 or a[-1] - a[0] < 2 * m:
+                    raise ValueError(f"{name}: a margin of {m} m leaves no room on a model {a[-1] - a[0]} m "
+                                     f"wide along {d}")
 
-        def spread(d: str, n: int) -> np.ndarray:
+        def spread(d: str, n: int, margin: float) -> np.ndarray:
             lo, hi = axes[d][0] + margin, axes[d][-1] - margin
             return np.linspace(lo, hi, int(n)) if n > 1 else np.array([(lo + hi) / 2])
 
@@ -113,10 +120,11 @@ class Acquisition:
             if len(counts) == 2 and vp.ndim != 3:
                 raise ValueError(f"{name}: an areal grid {list(counts)} needs a 3-D model, the model is 2-D")
             if len(counts) == 1:
-                xs = spread("x", counts[0])
+                xs = spread("x", counts[0], margins[name])
                 cols = [np.full_like(xs, (axes["y"][0] + axes["y"][-1]) / 2)] if vp.ndim == 3 else []
                 return np.stack([np.full_like(xs, z[0] + depth), *cols, xs], axis=1)
-            yy, xx = np.meshgrid(spread("y", counts[0]), spread("x", counts[1]), indexing="ij")
+            yy, xx = np.meshgrid(spread("y", counts[0], margins[name]), spread("x", counts[1], margins[name]),
+                                 indexing="ij")
             return np.stack([np.full(yy.size, z[0] + depth), yy.ravel(), xx.ravel()], axis=1)
 
         return cls(devices("n_shots", n_shots, source_depth), devices("n_receivers", n_receivers, receiver_depth))
