@@ -200,6 +200,13 @@ def test_fused_bands_equal_per_stage_jobs(tmp_path):
         assert f.attrs["band"] == b and f.attrs["iteration"] == i and f.attrs["stage"] == "invert_band"
         assert f.attrs["J"] == s.attrs["J"]
     np.testing.assert_array_equal(_final(runs[True]), _final(runs[False]))
+    # both say where the run stands after each iteration: band b/B, iteration i/I, what is left
+    fused = "".join(p.read_text() for p in runs[True].glob("results/logs/*/bands0-1.log"))
+    staged = "".join(p.read_text() for p in runs[False].glob("results/logs/*/band1/iter0/update.log"))
+    for text in (fused, staged):
+        assert re.search(r"progress: band 2/2, iteration 1/2; 3/4 iterations of the run; [\d.]+ s for \d of them, "
+                         r"about \d+ s of compute left", text), text[-1500:]
+    assert "progress: band 1/2, iteration 2/2; 2/4" in fused
 
 
 def _planned(d: Path, cfg: dict) -> str:
