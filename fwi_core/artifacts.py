@@ -433,7 +433,8 @@ def conform_observed(values: np.ndarray, t_in: np.ndarray, time: np.ndarray, whe
     - every live trace zero, or more than half of them dead (all zero).
 
     All-zero live traces are left out of the misfit (added to the mask) and
-    counted (attr ``n_dead_traces``); masked traces are set to zero. The
+    counted (attr ``n_dead_traces``, the first 20 as [shot, receiver] in
+    ``dead_traces``); masked traces are set to zero. The
     result is a DataArray ``(shot, receiver, time)`` float32 with the mask
     as its :data:`TRACE_MASK` coordinate (absent when every trace is live),
     attrs ``source_dt``, ``source_t0`` (the observed axis, s) and
@@ -499,8 +500,8 @@ def conform_observed(values: np.ndarray, t_in: np.ndarray, time: np.ndarray, whe
     out = resample(vals, t_in, time).astype(np.float32, copy=False) if resampled \
         else vals.astype(np.float32, copy=False)
     res = xr.DataArray(out, dims=("shot", "receiver", "time"), coords={"time": time}, name="data",
-                       attrs={"n_dead_traces": n_dead, "source_dt": dt_in, "source_t0": float(t_in[0]),
-                              "resampled": bool(resampled)})
+                       attrs={"n_dead_traces": n_dead, "dead_traces": np.argwhere(dead)[:20].tolist(),
+                              "source_dt": dt_in, "source_t0": float(t_in[0]), "resampled": bool(resampled)})
     return with_trace_mask(res, live & ~dead)
 
 

@@ -79,6 +79,19 @@ def file_fingerprint(path: str | os.PathLike) -> str | None:
     return h.hexdigest()[:16]
 
 
+def observed_fingerprint(cfg: dict, base_dir) -> str | None:
+    """:func:`file_fingerprint` of the observed data (a zarr store, or every
+    SEG-Y file of ``observed.path``); None for synthetic data."""
+    obs = cfg["observed"]
+    if obs["source"] == "synthetic":
+        return None
+    path = resolve_path(obs["path"], base_dir)
+    if obs["source"] == "zarr":
+        return file_fingerprint(path)
+    stamps = [file_fingerprint(f) for f in tsegy.expand_paths(path)]
+    return hashlib.sha256(canonical_json(stamps).encode()).hexdigest()[:16]
+
+
 def source_fingerprint(spec: dict | None, base_dir) -> str | None:
     """:func:`file_fingerprint` of a model source's ``file`` (None without one)."""
     if not spec or "file" not in spec:

@@ -21,11 +21,17 @@ def _sel(arr, shots):
     return a[list(shots)]
 
 
-def _live(d_obs, acq, s: int) -> np.ndarray | None:
-    """Shot ``s``'s live traces: the acquisition's mask and the observed
-    data's trace mask (:func:`fwi_core.artifacts.trace_mask`); None if all."""
+def live_traces(acq, d_obs) -> np.ndarray:
+    """``(n_shots, n_receivers)`` booleans: the traces that enter the misfit,
+    the acquisition's mask and the observed data's trace mask
+    (:func:`fwi_core.artifacts.trace_mask`: dead traces) together."""
     m = artifacts.trace_mask(d_obs) if isinstance(d_obs, xr.DataArray) else None
-    live = acq.mask[s] if m is None else acq.mask[s] & m[s]
+    return acq.mask if m is None else acq.mask & m
+
+
+def _live(d_obs, acq, s: int) -> np.ndarray | None:
+    """Shot ``s``'s live traces (:func:`live_traces`); None if all."""
+    live = live_traces(acq, d_obs)[s]
     return None if live.all() else live
 
 
@@ -183,7 +189,8 @@ def shot_trials(vp: xr.DataArray, state: xr.Dataset, acq, wavelet: xr.DataArray,
     conditioning = band_conditioning(conditioning, band_grid_of(vp, wavelet))
     lives = {s: _live(d_obs, acq, s) for s in shots}
     fns = {s: misfits.masked(cond_mod.shot_misfit(misfit, conditioning, off[s] if lives[s] is None
-                                                  else off[s][lives[s]], nt, dt), lives[s]) for s in shots}
+                                                  else off[s][lives[s]], nt, dt),
+                             None if lives[s] is None else lives[s][None]) for s in shots}   # data (1, n_rec, nt)
     alphas = list(state.attrs["alphas"])
     J = np.zeros((len(alphas), len(shots)))
     for i, a in enumerate(alphas):

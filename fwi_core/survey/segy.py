@@ -53,6 +53,21 @@ def acquisition(g: tsegy.Gathers) -> Acquisition:
     return Acquisition(g.sources, g.receivers, g.mask)
 
 
+def check_counts(g: tsegy.Gathers, acq: Acquisition, where: str = "observed.path") -> None:
+    """The SEG-Y gathers against the run's acquisition: the same number of
+    shots, receiver slots and receivers in every shot; ``ValueError`` naming
+    the files, the first shot that differs and the keys otherwise."""
+    files = ", ".join(g.table.files[:3]) + (", ..." if len(g.table.files) > 3 else "")
+    if g.mask.shape[0] != acq.n_shots:
+        raise ValueError(f"{where}: {files} hold {g.mask.shape[0]} shots (observed.segy.shot_key), the acquisition "
+                         f"has {acq.n_shots} (key 'acquisition')")
+    got, want = g.mask.sum(axis=1), acq.mask.sum(axis=1)
+    if g.mask.shape[1] != acq.n_receivers or np.any(got != want):
+        s = int(np.argmax(got != want)) if np.any(got != want) else 0
+        raise ValueError(f"{where}: shot {s} ({g.shot_names[s]}) of {files} has {got[s]} traces, the acquisition "
+                         f"{want[s]} receivers (key 'acquisition')")
+
+
 def observed(g: tsegy.Gathers, time: np.ndarray, where: str = "observed.path") -> xr.Dataset:
     """The samples of SEG-Y gathers on the modelling ``time`` axis (s).
 

@@ -34,7 +34,10 @@ rule acquisition:
     output:
         directory(f"{D}/acquisition.zarr"),
     params:
-        spec=spec(acquisition=CFG["acquisition"]),
+        # without an acquisition block, the geometry of the SEG-Y headers (and their fingerprint)
+        spec=spec(acquisition=CFG.get("acquisition"),
+                  observed=CFG["observed"] if "acquisition" not in CFG else None,
+                  file=fwicfg.observed_fingerprint(CFG, PROJECT) if "acquisition" not in CFG else None),
     log:
         f"{R}/logs/data/{KEY}/acquisition.log",
     script:
@@ -65,8 +68,7 @@ rule observed:
     params:
         # the store's fingerprint: rewriting it reruns this job and what was built from it
         spec=spec(observed=CFG["observed"], simulation=CFG["simulation"],
-                  file=fwicfg.file_fingerprint(fwicfg.resolve_path(CFG["observed"]["path"], PROJECT))
-                  if CFG["observed"]["source"] == "zarr" else None),
+                  file=fwicfg.observed_fingerprint(CFG, PROJECT)),
     threads: _CORES
     log:
         f"{R}/logs/data/{KEY}/observed.log",
