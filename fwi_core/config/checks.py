@@ -537,6 +537,9 @@ def _wavelet_errors(cfg: dict, schema: dict, base_dir) -> list[str]:
                 errs.append("key 'wavelet.dt': required with a .npy wavelet.path (its sample interval, s)")
             if not path.lower().endswith(".npy") and "dt" in wav:
                 errs.append("key 'wavelet.dt': only allowed with a .npy wavelet.path (SEG-Y holds its own)")
+    if wav["type"] == "estimate" and cfg["observed"]["source"] == "synthetic":
+        errs.append("key 'wavelet.type': estimate needs observed data from outside (observed.source: zarr or "
+                    "segy); synthetic data are modelled with the wavelet itself")
     if wav["type"] == "estimate":
         wav["estimate"] = fill_defaults(wav.get("estimate") or {}, schema["properties"]["wavelet"]["properties"]
                                         ["estimate"], schema)

@@ -8,25 +8,17 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import xarray as xr
 
-from .. import artifacts, engine
+from .. import engine
 from ..traces import misfits
 from . import bandgrid, optimize
 from . import conditioning as cond_mod
 from . import precondition as precond_mod
-from .band import band_conditioning, band_grid_of, band_model, engine_options, engine_threads
+from .band import band_conditioning, band_grid_of, band_model, engine_options, engine_threads, live_traces
 from .diagnostics import cycle_skip_risk, merge_risks, risk_from_dataset, risk_to_dataset
 
 def _sel(arr, shots):
     a = arr.values if isinstance(arr, xr.DataArray) else np.asarray(arr)
     return a[list(shots)]
-
-
-def live_traces(acq, d_obs) -> np.ndarray:
-    """``(n_shots, n_receivers)`` booleans: the traces that enter the misfit,
-    the acquisition's mask and the observed data's trace mask
-    (:func:`fwi_core.artifacts.trace_mask`: dead traces) together."""
-    m = artifacts.trace_mask(d_obs) if isinstance(d_obs, xr.DataArray) else None
-    return acq.mask if m is None else acq.mask & m
 
 
 def _live(d_obs, acq, s: int) -> np.ndarray | None:

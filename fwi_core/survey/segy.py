@@ -90,6 +90,28 @@ def observed(g: tsegy.Gathers, time: np.ndarray, where: str = "observed.path") -
                       coords={"segy_byte": np.asarray(t.raw_bytes, np.int64)})
 
 
+def read_wavelet(path: str | os.PathLike, trace: int = 0, dt: float | None = None,
+                 t0: float | None = None) -> tuple[np.ndarray, float, float]:
+    """A source wavelet from a file: ``(samples, dt s, t0 s)``, sample ``k``
+    at ``t0 + k * dt``. A ``.npy`` holds the samples (1-D) and needs ``dt``;
+    a SEG-Y file gives trace ``trace`` (0-based) with its sample interval and
+    delay recording time (``t0`` overrides either's start, default 0 for .npy).
+    ``ValueError`` naming ``wavelet.path`` (or ``wavelet.dt``) otherwise."""
+    p = str(path)
+    if p.lower().endswith(".npy"):
+        if dt is None:
+            raise ValueError(f"wavelet.dt: required with the .npy wavelet {p} (its sample interval, s)")
+        try:
+            x = np.load(p)
+        except Exception as err:
+            raise ValueError(f"wavelet.path: cannot read {p} ({type(err).__name__}: {err})") from None
+        if np.squeeze(x).ndim != 1:
+            raise ValueError(f"wavelet.path: {p} holds an array of shape {x.shape}; expected one trace (1-D)")
+        return np.squeeze(x).astype(np.float64), float(dt), float(t0 or 0.0)
+    x, dt_f, t0_f = tsegy.read_trace(p, int(trace), key="wavelet.path")
+    return x, dt_f, t0_f if t0 is None else float(t0)
+
+
 # ----------------------------------------------------------------------------- out: models
 def _scaled(v: np.ndarray) -> np.ndarray:
     return np.round(np.asarray(v, np.float64) * (-SCALAR if SCALAR < 0 else 1.0 / SCALAR)).astype(np.int64)

@@ -10,6 +10,8 @@ COMPARISON = f"{R}/{fwicfg.comparison_name(CFG['runs'])}"
 RUNS = list(CFG["runs"])
 PROJECT = workflow.basedir
 THREADS = CFG["execution"]["threads"]
+# wavelet.type estimate: every band's signature is estimated from its starting model (band_data)
+ESTIMATE = CFG["wavelet"]["type"] == "estimate"
 
 report: "../report/workflow.rst"
 
