@@ -314,3 +314,42 @@ def write_gathers(d: xr.DataArray, folder: str | os.PathLike, stem: str = "shot"
             extra["headers"] = extra["headers"].isel(shot=[s])
         out.append(write_data(one, Path(folder) / f"{stem}_{s:04d}.sgy", **extra))
     return out
+
+
+# ----------------------------------------------------------------------------- a run's export
+def field_settings(observed: dict | None) -> dict:
+    """``origin``, ``azimuth`` and ``datum`` that map the model to field
+    coordinates: those of ``observed.segy`` when the data came from SEG-Y,
+    else the identity (x = easting, datum 0)."""
+    seg = (observed or {}).get("segy") or {}
+    s = {**tsegy.SETTINGS, **seg}
+    return {"origin": tuple(s["origin"]), "azimuth": float(s["azimuth"]), "datum": float(s["datum"])}
+
+
+def export(folder: str | os.PathLike, models: dict[str, xr.DataArray], formats: Sequence[str] = ("segy", "binary"),
+           data: dict[str, xr.DataArray] | None = None, acq: Acquisition | None = None,
+           headers: xr.DataArray | None = None, field: dict | None = None) -> list[str]:
+    """Write a run's results in standard formats into ``folder``:
+
+    - every field of ``models`` (name -> model or gradient on the model grid)
+      as ``<name>.sgy`` (:func:`write_model`) and/or ``<name>.bin`` with its
+      ``.json`` sidecar (:func:`write_binary`), per ``formats``;
+    - every gather set of ``data`` (name -> ``(shot, receiver, time)``) as
+      ``<name>.sgy`` (:func:`write_data`) with ``headers`` (the SEG-Y headers
+      the observed data came in with) or headers built from ``acq``.
+
+    ``field``: ``origin``, ``azimuth``, ``datum`` (:func:`field_settings`).
+    Returns the paths written."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    f = field or field_settings(None)
+    out = []
+    for name, da in models.items():
+        if "segy" in formats:
+            out.append(write_model(da, folder / f"{name}.sgy", f["origin"], f["azimuth"], description=name))
+        if "binary" in formats:
+            out.extend(write_binary(da, folder / f"{name}.bin"))
+    for name, d in (data or {}).items():
+        out.append(write_data(d, folder / f"{name}.sgy", acq=acq, headers=headers, description=name,
+                              **({} if headers is not None else f)))
+    return out
