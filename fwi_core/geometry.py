@@ -168,13 +168,25 @@ def model_to_field(x: np.ndarray, y: np.ndarray | float = 0.0, origin: Sequence[
             float(origin[1]) + x * along[1] + y * across[1])
 
 
-def outside(positions: np.ndarray, lo: Sequence[float], hi: Sequence[float]) -> np.ndarray:
+def outside(positions: np.ndarray, lo: Sequence[float], hi: Sequence[float], atol: float = 0.0) -> np.ndarray:
     """Booleans ``(n,)``: the positions ``(n, d)`` (m) outside the box
-    ``[lo, hi]`` per axis (with a relative tolerance of 1e-9)."""
+    ``[lo, hi]`` per axis by more than ``atol`` (m; and a relative 1e-9)."""
     p = np.asarray(positions, np.float64).reshape(-1, len(lo))
     lo, hi = np.asarray(lo, np.float64), np.asarray(hi, np.float64)
-    tol = 1e-9 * max(float(np.abs(np.r_[lo, hi]).max()), 1.0)
+    tol = 1e-9 * max(float(np.abs(np.r_[lo, hi]).max()), 1.0) + float(atol)
     return np.any((p < lo - tol) | (p > hi + tol), axis=-1)
+
+
+def snap(positions: np.ndarray, lo: Sequence[float], hi: Sequence[float], atol: float) -> np.ndarray:
+    """``positions`` ``(..., d)`` (m) with the coordinates that lie outside
+    ``[lo, hi]`` by at most ``atol`` (m: the precision they were recorded
+    with) put on the edge; anything farther is left as it is (and refused
+    by :func:`outside`)."""
+    p = np.array(positions, np.float64)
+    lo, hi = np.asarray(lo, np.float64), np.asarray(hi, np.float64)
+    near_lo = (p < lo) & (p >= lo - atol)
+    near_hi = (p > hi) & (p <= hi + atol)
+    return np.where(near_lo, lo, np.where(near_hi, hi, p))
 
 
 def where_outside(position: Sequence[float], lo: Sequence[float], hi: Sequence[float]) -> str:

@@ -22,7 +22,7 @@ def from_config(acq: dict | None, vp: xr.DataArray, segy: tsegy.Gathers | None =
     if acq is None:
         if segy is None:
             raise ValueError("acquisition: give the acquisition block or the SEG-Y geometry")
-        out = segy_acquisition(segy)
+        out = segy_acquisition(segy, vp)
     else:
         axes = {d: (float(vp[d].values[0]), float(vp[d].values[-1])) for d in vp.dims}
         src = surface_positions(axes, acq["n_shots"], acq["source_depth"], name="n_shots") if "n_shots" in acq \

@@ -37,7 +37,7 @@ import xarray as xr
 
 from .. import artifacts
 from ..engine.acquisition import Acquisition
-from ..geometry import field_to_model, model_to_field
+from ..geometry import field_to_model, model_to_field, snap
 from ..traces import segy as tsegy
 
 #: SEG-Y coordinate and elevation scalar the writers use: -100, centimetres.
@@ -47,10 +47,18 @@ HEADERS_VAR = "segy_headers"
 
 
 # ----------------------------------------------------------------------------- in
-def acquisition(g: tsegy.Gathers) -> Acquisition:
+def acquisition(g: tsegy.Gathers, vp: xr.DataArray | None = None) -> Acquisition:
     """The geometry of SEG-Y gathers (:func:`fwi_core.traces.segy.read_geometry`):
-    sources ``(n_shots, d)``, receivers padded to the largest shot, the padding masked."""
-    return Acquisition(g.sources, g.receivers, g.mask)
+    sources ``(n_shots, d)``, receivers padded to the largest shot, the
+    padding masked. With the model ``vp``, positions outside it by no more
+    than the headers' precision (their coordinate and elevation scalars)
+    are put on its edge (:func:`fwi_core.geometry.snap`)."""
+    if vp is None:
+        return Acquisition(g.sources, g.receivers, g.mask)
+    lo = [float(vp[d].values[0]) for d in vp.dims]
+    hi = [float(vp[d].values[-1]) for d in vp.dims]
+    tol = g.table.resolution
+    return Acquisition(snap(g.sources, lo, hi, tol), snap(g.receivers, lo, hi, tol), g.mask)
 
 
 def check_counts(g: tsegy.Gathers, acq: Acquisition, where: str = "observed.path") -> None:

@@ -97,7 +97,8 @@ class Table:
     ``(n_traces, n_fields)`` int64, the fields' byte positions in
     ``raw_bytes``; ``dt`` (s), ``ns`` and ``t0`` (s, the delay recording
     time) shared by all traces; ``units``: the coordinate units read (``m``
-    or ``ft``, converted to m).
+    or ``ft``, converted to m); ``resolution``: the coarsest step (m) the
+    scaled coordinates and elevations can take (their precision).
     """
 
     files: list[str]
@@ -119,6 +120,7 @@ class Table:
     t0: float
     units: str = "m"
     headers: dict = field(default_factory=dict)
+    resolution: float = 0.0
 
     @property
     def n_traces(self) -> int:
@@ -176,17 +178,21 @@ def read_table(path: str | os.PathLike | Sequence[str], headers: dict | None = N
             if n == 0:
                 raise SegyError(f"{key}: {p} holds no trace")
             try:
-                dt_us = float(segyio.tools.dt(f, fallback_dt=0.0))
+                dt_bin = int(f.bin[segyio.BinField.Interval])
                 ns = len(f.samples)
                 values = {name: np.asarray(f.attributes(b)[:], np.int64) for name, b in pos.items()}
                 raw = np.stack([np.asarray(f.attributes(b)[:], np.int64) for b in raw_bytes], axis=1)
                 system = int(f.bin[segyio.BinField.MeasurementSystem])
             except Exception as err:
                 raise SegyError(f"{key}: cannot read the headers of {p} ({type(err).__name__}: {err})") from None
+        tdt = raw[:, raw_bytes.index(117)]
+        if dt_bin > 0 and tdt[0] > 0 and dt_bin != tdt[0]:
+            raise SegyError(f"{key}: {p}: the binary header's sample interval (bytes 3217-3218) is {dt_bin} us, "
+                            f"trace 1's (bytes 117-118) {tdt[0]} us (inconsistent headers)")
+        dt_us = float(dt_bin or tdt[0])
         if dt_us <= 0:
             raise SegyError(f"{key}: {p} has no sample interval (binary header bytes 3217-3218 and trace "
                             f"header bytes 117-118 are 0)")
-        tdt = raw[:, raw_bytes.index(117)]
         tns = raw[:, raw_bytes.index(115)]
         delay = raw[:, raw_bytes.index(109)]
         for what, arr, want in (("sample interval (bytes 117-118, us)", tdt, dt_us),
@@ -233,7 +239,8 @@ def read_table(path: str | os.PathLike | Sequence[str], headers: dict | None = N
                  source_elevation=cat["source_elevation"] * es, source_depth=cat["source_depth"] * es,
                  receiver_elevation=cat["receiver_elevation"] * es, field_record=cat["field_record"],
                  trace_id=cat["trace_id"], raw=cat["raw"], raw_bytes=raw_bytes, dt=dt_us * 1e-6, ns=int(ns),
-                 t0=delay * 1e-3, units="/".join(sorted(unit_names)), headers=pos)
+                 t0=delay * 1e-3, units="/".join(sorted(unit_names)), headers=pos,
+                 resolution=float(max(np.abs(cs).max(), np.abs(es).max())))
 
 
 def group_shots(table: Table, shot_key: str = "field_record", key: str = "observed.segy.shot_key",
@@ -434,19 +441,22 @@ def geometry_errors(g: Gathers, lo: Sequence[float], hi: Sequence[float], key: s
     per axis: above the top, below the bottom, in the absorbing layer beyond
     an edge) or, in 2-D with ``max_offline``, farther than that (m) from the
     line; one message per offending source or trace (the first ``limit`` of
-    each, then a count), naming the file, the trace and the shot. Nothing is
-    moved: fix the origin, azimuth or datum, or the headers."""
+    each, then a count), naming the file, the trace and the shot. Positions
+    within the headers' precision (``table.resolution``) of an edge count as
+    on it (:func:`fwi_core.survey.segy.acquisition` puts them there); nothing
+    else is moved: fix the origin, azimuth or datum, or the headers."""
     from ..geometry import outside, where_outside
 
     errs = []
     t = g.table
-    bad = np.flatnonzero(outside(g.sources, lo, hi))
+    tol = t.resolution    # the precision of the headers: a position that close to an edge is on it
+    bad = np.flatnonzero(outside(g.sources, lo, hi, tol))
     for s in bad[:limit]:
         errs.append(f"key '{key}': the source of shot {s} ({g.shot_names[s]}, {t.name(g.shots[s][0])}) at "
                     f"[{', '.join(f'{c:g}' for c in g.sources[s])}] m is {where_outside(g.sources[s], lo, hi)}")
     if bad.size > limit:
         errs.append(f"key '{key}': {bad.size} sources outside the model in all")
-    out = outside(g.receivers.reshape(-1, len(lo)), lo, hi).reshape(g.mask.shape) & g.mask
+    out = outside(g.receivers.reshape(-1, len(lo)), lo, hi, tol).reshape(g.mask.shape) & g.mask
     cells = np.argwhere(out)
     for s, r in cells[:limit]:
         p = g.receivers[s, r]
