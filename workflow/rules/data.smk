@@ -8,6 +8,8 @@ rule true_model:
         directory(f"{D}/true_model.zarr"),
     params:
         spec=spec(source=CFG.get("true_model"), file=fwicfg.source_fingerprint(CFG.get("true_model"), PROJECT)),
+    resources:
+        **cluster("true_model"),
     log:
         f"{R}/logs/data/{KEY}/true_model.log",
     script:
@@ -22,6 +24,8 @@ rule initial_model:
     params:
         spec=lambda w: spec(source=run_cfg(w.run)["initial"], bounds=run_cfg(w.run)["bounds"],
                             file=fwicfg.source_fingerprint(run_cfg(w.run)["initial"], PROJECT)),
+    resources:
+        **cluster("initial_model"),
     log:
         f"{R}/logs/{{run}}/initial_model.log",
     script:
@@ -35,6 +39,8 @@ rule acquisition:
         directory(f"{D}/acquisition.zarr"),
     params:
         spec=spec(acquisition=CFG["acquisition"]),
+    resources:
+        **cluster("acquisition"),
     log:
         f"{R}/logs/data/{KEY}/acquisition.log",
     script:
@@ -49,6 +55,8 @@ rule wavelet:
     params:
         spec=spec(wavelet=CFG["wavelet"], simulation=CFG["simulation"], vmax=vmax_all(),
                   lowest_band=fwicfg.lowest_band(CFG) if CFG["wavelet"]["delay"] is None else None),
+    resources:
+        **cluster("wavelet"),
     log:
         f"{R}/logs/data/{KEY}/wavelet.log",
     script:
@@ -67,7 +75,9 @@ rule observed:
         spec=spec(observed=CFG["observed"], simulation=CFG["simulation"],
                   file=fwicfg.file_fingerprint(fwicfg.resolve_path(CFG["observed"]["path"], PROJECT))
                   if CFG["observed"]["source"] == "zarr" else None),
-    threads: _CORES
+    threads: WHOLE_THREADS
+    resources:
+        **cluster("observed"),
     log:
         f"{R}/logs/data/{KEY}/observed.log",
     script:
@@ -84,6 +94,8 @@ rule band_data:
     params:
         spec=lambda w: spec(band=band_filter(w.run, w.b), filter_order=run_cfg(w.run)["filter_order"],
                             simulation=CFG["simulation"], bounds=run_cfg(w.run)["bounds"]),
+    resources:
+        **cluster("band_data"),
     log:
         f"{R}/logs/{{run}}/band{{b}}/data.log",
     script:

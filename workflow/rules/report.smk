@@ -9,6 +9,8 @@ rule final_model:
         directory(f"{R}/{{run}}/final_model.zarr"),
     params:
         model=lambda w: last_model(w.run),
+    resources:
+        **cluster("final_model"),
     log:
         f"{R}/logs/{{run}}/final_model.log",
     script:
@@ -50,6 +52,8 @@ rule report_run:
         # the run's resolved config (defaults filled in, its overrides merged), for the report
         config=lambda w: {**{k: v for k, v in CFG.items() if k not in ("runs", "inversion", "execution")},
                           "inversion": run_cfg(w.run)},
+    resources:
+        **cluster("report_run"),
     log:
         f"{R}/logs/{{run}}/report.log",
     script:
@@ -63,6 +67,8 @@ rule compare:
     output:
         table=report(f"{COMPARISON}.csv", category="comparison", caption="../report/comparison.rst"),
         plot=report(f"{COMPARISON}.png", category="comparison", caption="../report/comparison.rst"),
+    resources:
+        **cluster("compare"),
     log:
         f"{R}/logs/{fwicfg.comparison_name(RUNS)}.log",
     script:
