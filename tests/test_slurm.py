@@ -36,11 +36,8 @@ pytestmark = [
 ROOT = Path(__file__).resolve().parent.parent
 DRIVER = ROOT / "workflow" / "slurm" / "driver.sbatch"
 #: This cluster has no accounting database: job states from squeue, no account
-#: (docs/pipeline.md, "Running on a cluster"). The first status check 4 s after
-#: a submission, then 14 s later (the plugin adds 10 s per check that finds
-#: nothing finished): the jobs here take 8-13 s.
-CLUSTER_ARGS = ["--slurm-no-account", "--slurm-status-command", "squeue",
-                "--slurm-init-seconds-before-status-checks", "4"]
+#: (docs/pipeline.md, "Running on a cluster").
+CLUSTER_ARGS = ["--slurm-no-account", "--slurm-status-command", "squeue"]
 SUBMITTED = re.compile(r"has been submitted with SLURM jobid|Submitted array job")
 ACTIVE = "PENDING,CONFIGURING,RUNNING,COMPLETING,SUSPENDED"
 
