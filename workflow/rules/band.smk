@@ -23,7 +23,9 @@ rule invert_band:
                             bands=[{"b": b, "band": band_cfg(w.run, b), **conditioning_cfg(w.run, b)}
                                    for b in chunk_bands(w)]),
         iterations=lambda w: [int(band["iterations"]) for band in run_cfg(w.run)["bands"]],
-    threads: _CORES
+    threads: WHOLE_THREADS
+    resources:
+        **cluster("invert_band"),
     log:
         f"{R}/logs/{{run}}/bands{{b0}}-{{b1}}.log",
     script:
