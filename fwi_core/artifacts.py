@@ -51,6 +51,7 @@ UNITS = {
     "illumination": "1 (relative)", "mask": "1", "sqrt_weight": "1", "live": "1 (boolean)",
     "misfit": "misfit (of the band's data units)", "data": "pressure (source units)",
     "wavelet": "source units", "shot": "1 (index)", "receiver": "1 (index)",
+    "trace_mask": "1 (boolean, true: the trace enters the misfit)",
 }
 
 
@@ -303,26 +304,57 @@ def read(path: str | os.PathLike, name: str | None = None) -> xr.DataArray:
 
 # ----------------------------------------------------------------------------- acquisition
 def acquisition_to_dataset(acq) -> xr.Dataset:
+    """An :class:`~fwi_core.engine.acquisition.Acquisition` as a store:
+    ``sources`` (shot, coord) and ``receivers`` (shot, receiver, coord), m,
+    and, when some receiver slots are masked (shots with receiver sets of
+    their own sizes), ``mask`` (shot, receiver)."""
     src = np.asarray(acq.sources, dtype=np.float64)
     rec = np.asarray(acq.receivers, dtype=np.float64)
     if rec.ndim == 2:
         rec = np.broadcast_to(rec, (src.shape[0],) + rec.shape).copy()
     # the order of the coordinates as an attribute (a string coordinate has no zarr 3 data type yet)
-    return xr.Dataset(
+    ds = xr.Dataset(
         {"sources": (("shot", "coord"), src), "receivers": (("shot", "receiver", "coord"), rec)},
         coords={"shot": np.arange(src.shape[0])}, attrs={"coord": list(dims_of(src.shape[-1]))},
     )
+    if getattr(acq, "masked", False):
+        ds["mask"] = (("shot", "receiver"), np.asarray(acq.mask, bool))
+    return ds
 
 
 def acquisition_from_dataset(ds: xr.Dataset):
-
-    return Acquisition(sources=ds["sources"].values, receivers=ds["receivers"].values)
+    mask = ds["mask"].values if "mask" in ds else None
+    return Acquisition(sources=ds["sources"].values, receivers=ds["receivers"].values, mask=mask)
 
 
 # ----------------------------------------------------------------------------- observed data
 #: Observed data whose sample interval is more than this many modelling
 #: time steps are refused: too coarse for the frequencies being modelled.
 MAX_OBSERVED_DT_RATIO = 4.0
+
+#: Name of the observed data's trace mask, a (shot, receiver) boolean
+#: coordinate of the data: False for a trace that is left out of the misfit
+#: (a padded receiver slot, a dead or all-zero trace). Absent: all live.
+TRACE_MASK = "trace_mask"
+
+
+def trace_mask(d: xr.DataArray) -> np.ndarray | None:
+    """The ``(n_shots, n_receivers)`` boolean trace mask of observed data
+    (:data:`TRACE_MASK`), or None when every trace is live."""
+    if TRACE_MASK not in d.coords:
+        return None
+    m = np.asarray(d.coords[TRACE_MASK].values, bool)
+    return None if m.all() else m
+
+
+def with_trace_mask(d: xr.DataArray, mask: np.ndarray | None) -> xr.DataArray:
+    """``d`` with its masked traces set to zero and the mask attached as the
+    :data:`TRACE_MASK` coordinate (nothing attached when every trace is live)."""
+    if mask is None or np.all(mask):
+        return d.drop_vars(TRACE_MASK, errors="ignore")
+    mask = np.asarray(mask, bool)
+    vals = np.where(mask[..., None], d.values, 0).astype(d.dtype, copy=False)
+    return d.copy(data=vals).assign_coords({TRACE_MASK: (("shot", "receiver"), mask)})
 
 
 def _time_seconds(tc: xr.DataArray, where: str) -> np.ndarray:
@@ -333,52 +365,18 @@ def _time_seconds(tc: xr.DataArray, where: str) -> np.ndarray:
     return np.asarray(tc.values, np.float64)
 
 
-def _resample(vals: np.ndarray, t_in: np.ndarray, time: np.ndarray) -> np.ndarray:
-    """Linear interpolation of every trace (last axis) from ``t_in`` onto
-    ``time`` (as :func:`numpy.interp`, ends held), one shot at a time."""
-    i = np.clip(np.searchsorted(t_in, time, side="right") - 1, 0, t_in.size - 2)
-    w = np.clip((time - t_in[i]) / (t_in[i + 1] - t_in[i]), 0.0, 1.0)
-    out = np.empty(vals.shape[:-1] + (time.size,), np.float32)
-    for s in range(vals.shape[0]):
-        v = np.asarray(vals[s], np.float64)
-        out[s] = v[..., i] * (1.0 - w) + v[..., i + 1] * w
-    return out
-
-
 def load_observed(path: str | os.PathLike, time: np.ndarray, n_shots: int | None = None,
                   variable: str | None = None, n_receivers: int | None = None) -> xr.DataArray:
-    """Read observed data (dims shot, receiver, time; ``time`` coordinate in
-    seconds) and resample them onto the modelling ``time`` axis (s).
+    """Read observed data from a zarr store (dims shot, receiver, time;
+    ``time`` coordinate in seconds; optionally a boolean ``trace_mask``
+    (shot, receiver) variable or coordinate, False for traces to leave out)
+    and put them on the modelling ``time`` axis (s) with :func:`conform_observed`.
 
     Refused, with a ``ValueError`` naming the config key (``observed.path``,
-    ``observed.variable``, ``acquisition``) and the file:
-
-    - no ``time`` coordinate, or one that is not finite, strictly increasing
-      and regular (every sample within 1 % of an interval of a regular axis);
-    - a record that does not cover the modelling window ``[time[0],
-      time[-1]]``, with half a sample (the coarser of the two intervals) of
-      tolerance at each end; the message says by how much it falls short.
-      Nothing is zero-padded;
-    - a sample interval more than :data:`MAX_OBSERVED_DT_RATIO` modelling
-      steps (too coarse: the modelled band would be aliased / badly
-      interpolated), with a hint when the axis looks like milliseconds;
-    - shot or receiver counts other than the acquisition's (both named);
-    - NaN or inf samples (counted);
-    - every trace zero, or more than half of them dead (all zero).
-
-    A few dead traces are kept as they are (how a zero trace enters the
-    misfit depends on ``inversion.misfit``); their number is the attr
-    ``n_dead_traces`` for the caller to log. Attrs ``source_dt`` and ``source_t0`` give the
-    observed axis, ``resampled`` whether the data were interpolated.
-
-    Resampling is linear interpolation (as ``np.interp``), decided because:
-    data sampled as finely as the modelling step or more finely lose
-    nothing that matters (the modelling dt is set by stability, well below
-    what the source band needs, and each band's low-pass filter follows);
-    data up to 4x coarser are upsampled with a small, known loss
-    (amplitude factor sinc^2(f*dt_obs): about 3 % at f = 0.1/dt_obs, e.g.
-    25 Hz for 4 ms data). Data on the modelling axis (to a thousandth of a
-    sample, so a float32 time coordinate counts) are returned as they are.
+    ``observed.variable``, ``acquisition``) and the file: no ``time``
+    coordinate (nothing is assumed about the start or the sample interval:
+    never zero-padded), other dims, shot or receiver counts other than the
+    acquisition's (both named), and everything :func:`conform_observed` refuses.
     """
     ds = open_dataset(path)
     where = f"observed.path: {path}"
@@ -399,18 +397,74 @@ def load_observed(path: str | os.PathLike, time: np.ndarray, n_shots: int | None
     if "time" not in d.coords:
         raise ValueError(f"{where}:{name} has no 'time' coordinate (seconds); the data cannot be placed in "
                          f"time (nothing is assumed about their start or sample interval)")
-    t_in = _time_seconds(d["time"], where)
+    mask = None
+    if TRACE_MASK in ds.variables:
+        m = ds[TRACE_MASK]
+        if set(m.dims) != {"shot", "receiver"} or m.dtype.kind not in "bui":
+            raise ValueError(f"{where}: {TRACE_MASK!r} must be booleans with dims (shot, receiver), got "
+                             f"{m.dtype} {m.dims}")
+        mask = m.transpose("shot", "receiver").values.astype(bool)
+    res = conform_observed(np.asarray(d.values), _time_seconds(d["time"], where), time, where, mask)
+    for c in ("src_z", "src_y", "src_x", "rec_z", "rec_y", "rec_x"):
+        if c in d.coords:
+            res = res.assign_coords({c: d.coords[c]})
+    return res
+
+
+def conform_observed(values: np.ndarray, t_in: np.ndarray, time: np.ndarray, where: str,
+                     mask: np.ndarray | None = None) -> xr.DataArray:
+    """Check observed data and put them on the modelling ``time`` axis (s).
+
+    ``values``: ``(n_shots, n_receivers, n_in)``, sampled at ``t_in`` (s);
+    ``mask``: ``(n_shots, n_receivers)`` booleans, False for traces that are
+    not data (padding, traces flagged dead); ``where``: the config key and
+    file every message names. Refused with a ``ValueError``:
+
+    - a time axis that is not finite, strictly increasing and regular (every
+      sample within 1 % of an interval of a regular axis);
+    - a record that does not cover the modelling window ``[time[0],
+      time[-1]]``, with half a sample (the coarser of the two intervals) of
+      tolerance at each end; the message says by how much it falls short.
+      Nothing is zero-padded;
+    - a sample interval more than :data:`MAX_OBSERVED_DT_RATIO` modelling
+      steps (too coarse: the modelled band would be aliased), with a hint
+      when the axis looks like milliseconds;
+    - NaN or inf samples in a live trace (counted);
+    - every live trace zero, or more than half of them dead (all zero).
+
+    All-zero live traces are left out of the misfit (added to the mask) and
+    counted (attr ``n_dead_traces``, the first 20 as [shot, receiver] in
+    ``dead_traces``); masked traces are set to zero. The
+    result is a DataArray ``(shot, receiver, time)`` float32 with the mask
+    as its :data:`TRACE_MASK` coordinate (absent when every trace is live),
+    attrs ``source_dt``, ``source_t0`` (the observed axis, s) and
+    ``resampled``.
+
+    Data on the modelling axis (to a thousandth of a sample, so a float32
+    time coordinate counts) are returned as they are; otherwise they are
+    resampled with :func:`fwi_core.traces.signal.resample` (an anti-alias
+    low-pass when the data are sampled more finely, then band-limited
+    interpolation).
+    """
+    from .traces.signal import resample
+
+    vals = np.asarray(values)
+    n_shots, n_rec = vals.shape[:2]
+    live = np.ones((n_shots, n_rec), bool) if mask is None else np.asarray(mask, bool)
+    if live.shape != (n_shots, n_rec):
+        raise ValueError(f"{where}: trace mask of shape {live.shape} for {n_shots} shots x {n_rec} receivers")
+    t_in = np.asarray(t_in, np.float64)
     n_in = t_in.size
-    if n_in < 2 or not np.all(np.isfinite(t_in)):
-        raise ValueError(f"{where}: the 'time' coordinate must have at least 2 samples, all finite")
+    if n_in < 4 or not np.all(np.isfinite(t_in)):
+        raise ValueError(f"{where}: the time axis must have at least 4 samples, all finite")
     if not np.all(np.diff(t_in) > 0):
         k = int(np.argmin(np.diff(t_in) > 0))
-        raise ValueError(f"{where}: the 'time' coordinate is not strictly increasing "
+        raise ValueError(f"{where}: the time axis is not strictly increasing "
                          f"(sample {k + 1}: {t_in[k + 1]:g} s after {t_in[k]:g} s)")
     dt_in = float(t_in[-1] - t_in[0]) / (n_in - 1)
     off = float(np.max(np.abs(t_in - (t_in[0] + dt_in * np.arange(n_in)))))
     if off > 0.01 * dt_in:
-        raise ValueError(f"{where}: the 'time' coordinate is irregular (up to {off:.3g} s off a regular axis "
+        raise ValueError(f"{where}: the time axis is irregular (up to {off:.3g} s off a regular axis "
                          f"of interval {dt_in:.6g} s); resample the data onto a regular axis")
     time = np.asarray(time, np.float64)
     dt = float(time[1] - time[0])
@@ -429,25 +483,26 @@ def load_observed(path: str | os.PathLike, time: np.ndarray, n_shots: int | None
         raise ValueError(f"{where}: sample interval {dt_in:.6g} s is {dt_in / dt:.3g} times the modelling "
                          f"dt {dt:.6g} s{hint}: more than {MAX_OBSERVED_DT_RATIO:g}, too coarse for the "
                          f"modelled frequencies (they would be aliased)")
-    vals = np.asarray(d.values)
+    if not live.all():
+        vals = np.where(live[..., None], vals, 0)
     n_bad = int(np.count_nonzero(~np.isfinite(vals)))
     if n_bad:
-        raise ValueError(f"{where}: {n_bad} NaN or inf sample(s) in {name!r}")
-    dead = ~np.any(vals != 0, axis=-1)
-    n_dead, n_traces = int(dead.sum()), dead.size
+        first = np.argwhere(~np.isfinite(vals))[0]
+        raise ValueError(f"{where}: {n_bad} NaN or inf sample(s), the first in shot {first[0]} receiver "
+                         f"{first[1]} at sample {first[2]}")
+    dead = live & ~np.any(vals != 0, axis=-1)
+    n_dead, n_traces = int(dead.sum()), int(live.sum())
     if n_dead == n_traces:
         raise ValueError(f"{where}: every trace is zero ({n_traces} traces); there is nothing to invert")
     if 2 * n_dead > n_traces:
         raise ValueError(f"{where}: {n_dead} of {n_traces} traces are dead (all zero): more than half")
     resampled = not (n_in == time.size and np.allclose(t_in, time, rtol=0, atol=1e-3 * dt))  # float32 axes too
-    out = _resample(vals, t_in, time) if resampled else vals.astype(np.float32, copy=False)
-    res = xr.DataArray(out, dims=want, coords={"time": time}, name="data",
-                       attrs={"n_dead_traces": n_dead, "source_dt": dt_in, "source_t0": float(t_in[0]),
-                              "resampled": bool(resampled)})
-    for c in ("src_z", "src_y", "src_x", "rec_z", "rec_y", "rec_x"):
-        if c in d.coords:
-            res = res.assign_coords({c: d.coords[c]})
-    return res
+    out = resample(vals, t_in, time).astype(np.float32, copy=False) if resampled \
+        else vals.astype(np.float32, copy=False)
+    res = xr.DataArray(out, dims=("shot", "receiver", "time"), coords={"time": time}, name="data",
+                       attrs={"n_dead_traces": n_dead, "dead_traces": np.argwhere(dead)[:20].tolist(),
+                              "source_dt": dt_in, "source_t0": float(t_in[0]), "resampled": bool(resampled)})
+    return with_trace_mask(res, live & ~dead)
 
 
 def dumps(obj: Any) -> str:

@@ -205,16 +205,36 @@ def test_transposed_observed_data_are_accepted(tmp_path):
     np.testing.assert_array_equal(_load(p).values, d)
 
 
+def _ricker_traces(t, shape=(3, 5), f=12.0):
+    """Band-limited traces: Ricker wavelets of ``f`` Hz peaking at different times (s)."""
+    peaks = 0.3 + 0.1 * np.arange(np.prod(shape)).reshape(shape)
+    a = (np.pi * f * (t - peaks[..., None])) ** 2
+    return ((1 - 2 * a) * np.exp(-a)).astype(np.float32)
+
+
 @pytest.mark.parametrize("t", [0.001 * np.arange(2001),                  # finer
                                0.004 * np.arange(501),                   # coarser, within 4x
                                -0.1 + 0.0015 * np.arange(1500)])         # finer, longer, other grid
-def test_observed_data_are_resampled_linearly(tmp_path, t):
-    p, d = _observed(tmp_path, time=t)
+def test_observed_data_are_resampled_band_limited(tmp_path, t):
+    """Data off the modelling axis are resampled (anti-alias filter, band-limited
+    interpolation): band-limited traces come out as the same traces sampled on
+    the modelling axis, to 1e-4 of their peak (linear interpolation of the 4 ms
+    data was 1.6e-2 off)."""
+    p, _ = _observed(tmp_path, time=t, data=_ricker_traces(t))
     got = _load(p)
-    assert got.attrs["source_dt"] == pytest.approx(t[1] - t[0])
-    want = np.stack([np.interp(TIME, t, tr) for tr in d.reshape(-1, t.size)]).reshape(3, 5, TIME.size)
-    np.testing.assert_allclose(got.values, want, rtol=1e-5, atol=1e-6)
+    assert got.attrs["source_dt"] == pytest.approx(t[1] - t[0]) and got.attrs["resampled"]
+    np.testing.assert_allclose(got.values, _ricker_traces(TIME), atol=1e-4)
     np.testing.assert_array_equal(got.time.values, TIME)
+
+
+def test_resampling_to_a_coarser_axis_does_not_alias(tmp_path):
+    """A 400 Hz tone on 0.5 ms data would fold to 100 Hz on the 2 ms axis
+    (Nyquist 250 Hz); the anti-alias filter removes it (below 1e-3 of its amplitude)."""
+    t = 0.0005 * np.arange(4001)
+    d = _ricker_traces(t) + np.sin(2 * np.pi * 400 * t).astype(np.float32)
+    got = _load(_observed(tmp_path, time=t, data=d)[0])
+    inner = slice(100, -100)   # away from the ends, where the record's edges ring
+    np.testing.assert_allclose(got.values[..., inner], _ricker_traces(TIME)[..., inner], atol=1e-3)
 
 
 def test_time_axis_in_milliseconds_is_refused(tmp_path):
@@ -264,10 +284,11 @@ def test_short_record_is_refused(tmp_path):
 
 
 def test_record_within_half_a_sample_of_the_window_is_accepted(tmp_path):
-    p, d = _observed(tmp_path, time=TIME + 0.0009)
+    t = TIME + 0.0009
+    p, d = _observed(tmp_path, time=t, data=_ricker_traces(t) + 0.5)
     got = _load(p)
-    np.testing.assert_allclose(got.values[0, 0, 1:], np.interp(TIME, TIME + 0.0009, d[0, 0])[1:], rtol=1e-5)
-    assert got.values[0, 0, 0] == d[0, 0, 0]              # held, not zero-padded
+    np.testing.assert_allclose(got.values[..., 1:], _ricker_traces(TIME)[..., 1:] + 0.5, atol=1e-4)
+    np.testing.assert_allclose(got.values[..., 0], d[..., 0], rtol=1e-6)   # held, not zero-padded
 
 
 def test_coarse_sampling_is_refused(tmp_path):
@@ -304,12 +325,15 @@ def test_nan_all_zero_and_mostly_dead_data_are_refused(tmp_path):
         _load(_observed(tmp_path, data=d)[0])
 
 
-def test_a_few_dead_traces_are_kept_and_counted(tmp_path):
+def test_a_few_dead_traces_are_masked_and_counted(tmp_path):
     d = np.ones((3, 5, len(TIME)), np.float32)
-    d[0, :2] = 0.0                                # 2 dead: kept and counted
+    d[0, :2] = 0.0                                # 2 dead: kept in the store, masked, counted
     got = _load(_observed(tmp_path, data=d)[0])
     assert got.attrs["n_dead_traces"] == 2
     np.testing.assert_array_equal(got.values, d)
+    want = np.ones((3, 5), bool)
+    want[0, :2] = False
+    np.testing.assert_array_equal(artifacts.trace_mask(got), want)
 
 
 def test_artifacts_carry_units_and_read_without_warnings(tmp_path):

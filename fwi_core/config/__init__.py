@@ -9,7 +9,7 @@ from .schema import (  # noqa: F401
     ConfigError, load_schema, defaults, load_yaml, schema_errors, coerce_strings, fill_defaults,
     deep_merge, resolve_path, canonical_json, config_hash, SCHEMA_PATH)
 from .checks import (  # noqa: F401
-    acquisition_counts, file_fingerprint, source_fingerprint, n_steps, value_stats, value_errors, grid_errors,
+    acquisition_counts, survey_counts, segy_geometry, file_fingerprint, observed_fingerprint, source_fingerprint, n_steps, value_stats, value_errors, grid_errors,
     model_info, acquisition_errors, record_errors, physical_memory, memory_errors, run_dt,
     validate, validate_file, MIN_MODEL_CELLS, DATA_COPIES_PER_JOB)
 from .plan import (  # noqa: F401

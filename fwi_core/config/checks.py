@@ -11,17 +11,21 @@ model, a band below Nyquist, a record longer than the wavelet, memory).
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
+import json
 import os
 from pathlib import Path
 
 import numpy as np
 
 from ..axes import DIMS, dims_of, per_axis
+from ..geometry import SPREAD_FORMS, moving_spread, spread_count, surface_positions
 from ..stencils import max_stable_dt
 from ..traces import misfits
-from .schema import (ConfigError, coerce_strings, deep_merge, fill_defaults, load_schema, load_yaml,
-                     resolve_path, schema_errors)
+from ..traces import segy as tsegy
+from .schema import (ConfigError, canonical_json, coerce_strings, deep_merge, fill_defaults, load_schema,
+                     load_yaml, resolve_path, schema_errors)
 
 _SOURCE_KINDS = ("generator", "file", "from_true", "trend")
 
@@ -75,6 +79,19 @@ def file_fingerprint(path: str | os.PathLike) -> str | None:
     return h.hexdigest()[:16]
 
 
+def observed_fingerprint(cfg: dict, base_dir) -> str | None:
+    """:func:`file_fingerprint` of the observed data (a zarr store, or every
+    SEG-Y file of ``observed.path``); None for synthetic data."""
+    obs = cfg["observed"]
+    if obs["source"] == "synthetic":
+        return None
+    path = resolve_path(obs["path"], base_dir)
+    if obs["source"] == "zarr":
+        return file_fingerprint(path)
+    stamps = [file_fingerprint(f) for f in tsegy.expand_paths(path)]
+    return hashlib.sha256(canonical_json(stamps).encode()).hexdigest()[:16]
+
+
 def source_fingerprint(spec: dict | None, base_dir) -> str | None:
     """:func:`file_fingerprint` of a model source's ``file`` (None without one)."""
     if not spec or "file" not in spec:
@@ -84,10 +101,46 @@ def source_fingerprint(spec: dict | None, base_dir) -> str | None:
 
 def acquisition_counts(acq: dict) -> tuple[int, int]:
     """``(n_shots, n_receivers)`` of the config's ``acquisition`` block: counts,
-    areal grids ``[ny, nx]`` (3-D) or the listed positions."""
+    areal grids ``[ny, nx]`` (3-D) or the listed positions; with a moving
+    ``spread``, the receivers of its largest shot (before any is dropped at
+    the model's edges)."""
     def count(n, listed):
         return int(np.prod(n)) if n is not None else len(listed or [])
-    return count(acq.get("n_shots"), acq.get("sources")), count(acq.get("n_receivers"), acq.get("receivers"))
+    n_shots = count(acq.get("n_shots"), acq.get("sources"))
+    sp = acq.get("spread")
+    if sp is not None:
+        specs = sp if isinstance(sp, list) else [sp]
+        try:
+            return n_shots, max(spread_count(s) for s in specs)
+        except ValueError:
+            return n_shots, 1
+    return n_shots, count(acq.get("n_receivers"), acq.get("receivers"))
+
+
+def segy_geometry(cfg: dict, base_dir, ndim: int) -> tsegy.Gathers:
+    """The shot gathers of ``observed.source: segy`` (:func:`fwi_core.traces.segy.read_geometry`
+    with ``observed.segy``) on a ``ndim``-D model; read once per process for
+    the same files (keyed by their size and modification time)."""
+    obs = cfg["observed"]
+    files = tuple(tsegy.expand_paths(resolve_path(obs["path"], base_dir)))
+    stamp = tuple(file_fingerprint(f) for f in files)
+    return _segy_geometry(files, stamp, canonical_json(obs.get("segy") or {}), ndim)
+
+
+@functools.lru_cache(maxsize=8)
+def _segy_geometry(files: tuple, stamp: tuple, settings: str, ndim: int) -> tsegy.Gathers:
+    return tsegy.read_geometry(list(files), ndim, json.loads(settings))
+
+
+def survey_counts(cfg: dict, base_dir=None, ndim: int | None = None) -> tuple[int, int]:
+    """``(n_shots, n_receivers)`` of a validated config: the ``acquisition``
+    block's (:func:`acquisition_counts`), or, when the geometry comes from
+    SEG-Y headers (``observed.source: segy`` without an acquisition block),
+    the shots grouped from the headers and the largest shot's traces."""
+    if "acquisition" in cfg:
+        return acquisition_counts(cfg["acquisition"])
+    g = segy_geometry(cfg, base_dir, ndim or 2)
+    return g.mask.shape
 
 
 def n_steps(t_max: float, dt: float) -> int:
@@ -230,13 +283,33 @@ def acquisition_errors(acq: dict, grid: dict, where: str) -> list[str]:
         if isinstance(acq.get(k), list) and ndim != 3:
             errs.append(f"key 'acquisition.{k}': an areal grid {acq[k]} needs a 3-D model; {where} is "
                         f"{ndim}-D (give a count)")
+    if "spread" in acq:
+        axes = {d: (float(a), float(b)) for d, a, b in zip(dims, lo, hi)}
+        try:
+            src = (surface_positions(axes, acq["n_shots"], acq["source_depth"]) if "n_shots" in acq
+                   else np.asarray(acq["sources"], float))
+            if src.shape[1] != ndim:
+                raise ValueError(f"the {ndim}-D model ({where}) needs positions {list(dims)}")
+            moving_spread(src, acq["spread"], lo[0] + acq["receiver_depth"], (lo[-1], hi[-1]))
+        except ValueError as err:
+            where_key, _, msg = str(err).partition(": ")
+            if not where_key.startswith("acquisition.spread"):
+                where_key, msg = "acquisition.spread", str(err)
+            errs.append(f"key '{where_key}': {msg}")
     if "n_shots" in acq:
         for k in ("source_depth", "receiver_depth"):
             if k in acq and acq[k] > hi[0] - lo[0] + tol:
                 errs.append(f"key 'acquisition.{k}': {acq[k]:g} m is below the bottom of the model "
                             f"({hi[0] - lo[0]:g} m deep, {where})")
+        for k in ("source_margin", "receiver_margin"):
+            for a in range(1, ndim):
+                if 2 * acq.get(k, 0.0) > hi[a] - lo[a] + tol:
+                    errs.append(f"key 'acquisition.{k}': {acq[k]:g} m at each end leaves no room along "
+                                f"{dims[a]} ({hi[a] - lo[a]:g} m, {where})")
         return errs
     for k in ("sources", "receivers"):
+        if k not in acq:
+            continue
         listed = acq.get(k) or []
         wrong = [i for i, p in enumerate(listed) if len(p) != ndim]
         if wrong:
@@ -331,7 +404,10 @@ def _check_files(cfg: dict, base_dir, errs: list[str]) -> None:
             errs.extend(grid_errors(info, ref, key, info["where"], ref_where))
     if ref is None:
         return
-    errs.extend(acquisition_errors(cfg["acquisition"], ref, ref_where))
+    if cfg["observed"]["source"] == "segy":
+        errs.extend(_segy_errors(cfg, base_dir, ref, ref_where))
+    if "acquisition" in cfg:
+        errs.extend(acquisition_errors(cfg["acquisition"], ref, ref_where))
     dt = run_dt(cfg, ref, (true or ref).get("vmax"))
     nyquist = 0.5 / dt
     for name, inv in cfg["runs"].items():
@@ -341,13 +417,40 @@ def _check_files(cfg: dict, base_dir, errs: list[str]) -> None:
                             f"frequency {nyquist:.4g} Hz of the time step dt = {dt:.4g} s")
     sim, wav = cfg["simulation"], cfg["wavelet"]
     # the automatic delay (null) is 1.5/freq plus the band filter's precursor:
-    # checked here with its lower bound, exactly in the wavelet job
-    delay = wav["delay"] if wav["delay"] is not None else 1.5 / wav["freq"]
-    errs.extend(record_errors(sim["t_max"], dt, delay, wav["freq"]))
-    acq = cfg["acquisition"]
-    n_shots, n_rec = acquisition_counts(acq)
+    # checked here with its lower bound, exactly in the wavelet job (a file wavelet: there only)
+    if wav["type"] != "file":
+        delay = wav["delay"] if wav["delay"] is not None else 1.5 / wav["freq"]
+        errs.extend(record_errors(sim["t_max"], dt, delay, wav["freq"]))
+    try:
+        n_shots, n_rec = survey_counts(cfg, base_dir, len(ref["shape"]))
+    except tsegy.SegyError:   # reported above
+        return
     nt = n_steps(sim["t_max"], dt)
     errs.extend(memory_errors(n_shots, n_rec, nt, ref["shape"], dt))
+
+
+def _segy_errors(cfg: dict, base_dir, grid: dict, where: str) -> list[str]:
+    """``observed.source: segy``: the files readable as shot gathers
+    (headers consistent), and either every source and receiver of the headers
+    inside the model (no acquisition block: the geometry comes from them,
+    each one outside named by file, trace and shot) or the shot and receiver
+    counts equal to the acquisition block's."""
+    try:
+        g = segy_geometry(cfg, base_dir, len(grid["shape"]))
+    except tsegy.SegyError as err:
+        return [str(err) if str(err).startswith("key ") else f"key {str(err).split(':', 1)[0]!r}:"
+                + str(err).split(":", 1)[1]]
+    seg = cfg["observed"]["segy"]
+    if "acquisition" not in cfg:
+        lo, hi = _extent(grid)
+        return [e + f" ({where})" for e in tsegy.geometry_errors(g, lo, hi, "observed.segy", seg["max_offline"])]
+    want = acquisition_counts(cfg["acquisition"])
+    got = (g.mask.shape[0], int(g.mask.sum(axis=1).max()))
+    if want != got:
+        return [f"key 'acquisition': {want[0]} shots x {want[1]} receivers, but {cfg['observed']['path']} holds "
+                f"{got[0]} shots (grouped by observed.segy.shot_key: {seg['shot_key']}) of up to {got[1]} traces "
+                f"(key 'observed.path'); drop the acquisition block to take the geometry from the headers"]
+    return []
 
 
 def _check_inversion(inv: dict, key: str, cfg: dict, base_dir, errs: list[str]) -> None:
@@ -390,6 +493,68 @@ def _check_inversion(inv: dict, key: str, cfg: dict, base_dir, errs: list[str]) 
             errs.append(f"key '{key}.misfit.params': {err}")
 
 
+def _acquisition_form_errors(acq: dict) -> list[str]:
+    """The ``acquisition`` block names its sources one way (``n_shots`` or
+    ``sources``) and its receivers one way (``n_receivers``, ``receivers`` or a
+    moving ``spread`` of one of the two forms of :data:`fwi_core.geometry.SPREAD_FORMS`)."""
+    src = [k for k in ("n_shots", "sources") if k in acq]
+    rec = [k for k in ("n_receivers", "receivers", "spread") if k in acq]
+    errs = []
+    if len(src) != 1 or len(rec) != 1 or ({"n_shots", "receivers"} <= set(acq)) or (
+            {"sources", "n_receivers"} <= set(acq)):
+        errs.append("key 'acquisition': give either n_shots and n_receivers (surface spread), sources and "
+                    "receivers (explicit [z, x] coordinates in metres), or n_shots or sources with a spread "
+                    "(receivers moving with each source)")
+    errs.extend(f"key 'acquisition.{k}': only for a surface spread ({n}); the {what} are listed or move with "
+                f"each source" for k, n, what in (("source_margin", "n_shots", "sources"),
+                                                  ("receiver_margin", "n_receivers", "receivers"))
+                if k in acq and n not in acq)
+    sp = acq.get("spread")
+    specs = sp if isinstance(sp, list) else [sp] if sp is not None else []
+    forms = " or ".join("{" + ", ".join(f) + "}" for f in SPREAD_FORMS)
+    for i, spec in enumerate(specs):
+        if set(spec) not in [set(f) for f in SPREAD_FORMS]:
+            key = "acquisition.spread" + (f"[{i}]" if isinstance(sp, list) else "")
+            errs.append(f"key '{key}': give {forms}; got {{{', '.join(sorted(spec))}}}")
+    if isinstance(sp, list) and "n_shots" in acq or isinstance(sp, list) and "sources" in acq:
+        n = acquisition_counts({k: v for k, v in acq.items() if k != "spread"})[0]
+        if len(sp) != n:
+            errs.append(f"key 'acquisition.spread': {len(sp)} spreads for {n} shots (give one, or one per shot)")
+    return errs
+
+
+#: Wavelet keys that only one wavelet type takes.
+_WAVELET_KEYS = {"path": "file", "dt": "file", "t0": "file", "trace": "file", "estimate": "estimate"}
+
+
+def _wavelet_errors(cfg: dict, schema: dict, base_dir) -> list[str]:
+    """``wavelet``: a file wavelet's path (found, .npy with its ``dt``, or SEG-Y);
+    keys of another type refused; ``estimate``'s defaults filled in."""
+    wav = cfg["wavelet"]
+    errs = [f"key 'wavelet.{k}': only allowed with wavelet.type: {t}" for k, t in _WAVELET_KEYS.items()
+            if k in wav and wav["type"] != t]
+    if wav["type"] == "file":
+        path = wav.get("path")
+        if path is None:
+            errs.append("key 'wavelet.path': required with wavelet.type: file (a .npy, or a SEG-Y .sgy/.segy)")
+        elif not path.lower().endswith((".npy", ".sgy", ".segy")):
+            errs.append(f"key 'wavelet.path': {path!r} is not allowed; allowed: a .npy or a SEG-Y .sgy/.segy file")
+        else:
+            if base_dir is not None and not os.path.exists(resolve_path(path, base_dir)):
+                errs.append(f"key 'wavelet.path': {path!r} not found (relative to {base_dir})")
+            if path.lower().endswith(".npy") and "dt" not in wav:
+                errs.append("key 'wavelet.dt': required with a .npy wavelet.path (its sample interval, s)")
+            if not path.lower().endswith(".npy") and "dt" in wav:
+                errs.append("key 'wavelet.dt': only allowed with a .npy wavelet.path (SEG-Y holds its own)")
+    if wav["type"] == "estimate" and cfg["observed"]["source"] == "synthetic":
+        errs.append("key 'wavelet.type': estimate needs observed data from outside (observed.source: zarr or "
+                    "segy); synthetic data are modelled with the wavelet itself")
+    if wav["type"] == "estimate":
+        wav["estimate"] = fill_defaults(wav.get("estimate") or {}, schema["properties"]["wavelet"]["properties"]
+                                        ["estimate"], schema)
+    return errs
+
+
 def validate(cfg: dict, base_dir: str | os.PathLike | None = None, schema: dict | None = None) -> dict:
     """Validate ``cfg`` against the schema and the rules between keys.
 
@@ -415,27 +580,35 @@ def validate(cfg: dict, base_dir: str | os.PathLike | None = None, schema: dict 
 
     if "true_model" in cfg:
         _check_model_source(cfg["true_model"], "true_model", base_dir, errs, allow_from_true=False)
-    acq = cfg["acquisition"]
-    spread = "n_shots" in acq or "n_receivers" in acq
-    explicit = "sources" in acq or "receivers" in acq
-    if spread == explicit or (spread and not ("n_shots" in acq and "n_receivers" in acq)) or (
-        explicit and not ("sources" in acq and "receivers" in acq)
-    ):
-        errs.append("key 'acquisition': give either n_shots and n_receivers (surface spread) "
-                    "or sources and receivers (explicit [z, x] coordinates in metres)")
+    obs = cfg["observed"]
+    if "acquisition" not in cfg:
+        if obs["source"] != "segy":
+            errs.append("key 'acquisition': required (or, with observed.source: segy, the geometry comes from "
+                        "the trace headers)")
+    else:
+        errs.extend(_acquisition_form_errors(cfg["acquisition"]))
     delay = cfg["wavelet"]["delay"]
     if delay is not None and delay >= cfg["simulation"]["t_max"]:
         errs.append(f"key 'wavelet.delay': {delay} s is not allowed; allowed values: null (automatic) or a "
                     f"time in [0, simulation.t_max = {cfg['simulation']['t_max']}) s")
-    obs = cfg["observed"]
-    if obs["source"] == "zarr":
+    if obs["source"] in ("zarr", "segy"):
         if "path" not in obs:
-            errs.append("key 'observed.path': required when observed.source is 'zarr'")
-        elif base_dir is not None and not os.path.exists(resolve_path(obs["path"], base_dir)):
-            errs.append(f"key 'observed.path': {obs['path']!r} not found (relative to {base_dir})")
+            errs.append(f"key 'observed.path': required when observed.source is '{obs['source']}'")
+        elif base_dir is not None:
+            found = tsegy.expand_paths(resolve_path(obs["path"], base_dir))
+            if not found or not os.path.exists(found[0]):
+                errs.append(f"key 'observed.path': {obs['path']!r} not found (relative to {base_dir})")
     elif "true_model" not in cfg:
         errs.append("key 'true_model': required when observed.source is 'synthetic' "
-                    "(or set observed.source: zarr and observed.path)")
+                    "(or set observed.source: zarr or segy and observed.path)")
+    if obs["source"] == "segy":
+        obs["segy"] = fill_defaults(obs.get("segy") or {}, schema["properties"]["observed"]["properties"]["segy"],
+                                    schema)
+        if "variable" in obs:
+            errs.append("key 'observed.variable': only allowed with observed.source: zarr")
+    elif "segy" in obs:
+        errs.append("key 'observed.segy': only allowed with observed.source: segy")
+    errs.extend(_wavelet_errors(cfg, schema, base_dir))
     for name, inv in runs.items():
         _check_inversion(inv, f"runs.{name}", cfg, base_dir, errs)
     if errs:

@@ -36,7 +36,7 @@ MIN_RUNTIME_MINUTES = 10
 #: Rules whose jobs compute shots: one job per shot group and stage.
 SHOT_RULES = ("shot_gradient", "trial")
 #: Rules whose jobs model every shot (the observed data, fused bands).
-WHOLE_RULES = ("observed", "invert_band")
+WHOLE_RULES = ("observed", "invert_band", "export")
 #: Rules that run in the driver on a cluster (the Snakefile's `localrules`):
 #: seconds of light work each, where a cluster job would add a queue round
 #: trip per level of the DAG.
@@ -118,6 +118,8 @@ def job_resources(cfg: dict, plan: dict, base_dir=None, whole_job_threads: int |
         "shot_gradient": (1 + workers) * data + workers * wave + grad_store(workers),
         "trial": (1 + workers) * data + workers * wave,
         "observed": DATA_COPIES_PER_JOB * data + whole_workers * wave,
+        # the last band's observed, synthetic and residual data, and the models it writes
+        "export": DATA_COPIES_PER_JOB * data + whole_workers * wave,
         "invert_band": (1 + whole_workers) * data + whole_workers * wave + grad_store(whole_workers) + optimizer,
         # float32 in and out, and about four float64 copies of the data padded for the filter
         "band_data": 2 * data + 4 * 2 * data * (nt + 2 * pad) / nt,
@@ -127,6 +129,7 @@ def job_resources(cfg: dict, plan: dict, base_dir=None, whole_job_threads: int |
     seconds = {
         **{r: shot_job_seconds for r in SHOT_RULES},
         "observed": n_shots * one_shot / FORWARDS_PER_SHOT / whole,
+        "export": n_shots * one_shot / FORWARDS_PER_SHOT / whole,
         "invert_band": chunk_seconds,
     }
     out = {}

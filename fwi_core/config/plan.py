@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from ..stencils import MIN_POINTS_PER_WAVELENGTH
-from .checks import acquisition_counts, model_info
+from .checks import model_info, survey_counts
 from .schema import config_hash
 
 # ----------------------------------------------------------------------------- execution
@@ -104,9 +104,8 @@ def plan(cfg: dict, base_dir=None, cores: int = 1) -> dict:
     grid, whether bands are fused, the estimated compute of a band (s) and,
     when fused, the bands of each job (``band_chunks[run]``: lists of
     consecutive band indices, see :func:`band_chunks`)."""
-    acq = cfg["acquisition"]
-    n_shots = acquisition_counts(acq)[0]
     info = run_grid(cfg, base_dir)
+    n_shots = survey_counts(cfg, base_dir, len(info["shape"]) if info else None)[0]
     grid = (info["shape"], info["spacing"]) if info else None
     ex = cfg["execution"]
     spj, fuse = ex["shots_per_job"], ex["fuse_bands"]
@@ -144,7 +143,10 @@ def plan(cfg: dict, base_dir=None, cores: int = 1) -> dict:
         band_groups[name] = per_band
     chunks = None
     if fuse:
-        limit = FUSE_BAND_SECONDS_PER_TARGET * ex["target_job_seconds"]
+        # an estimated wavelet is estimated per band from the band's starting model (the band_data
+        # job), so a band then needs the model of the band before it from another job: one band a job
+        limit = 0.0 if cfg["wavelet"]["type"] == "estimate" else \
+            FUSE_BAND_SECONDS_PER_TARGET * ex["target_job_seconds"]
         chunks = {name: band_chunks([int(b["iterations"]) * iteration_seconds if iteration_seconds else None
                                      for b in inv["bands"]], limit)
                   for name, inv in cfg["runs"].items()}

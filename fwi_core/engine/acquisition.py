@@ -13,10 +13,12 @@ the transpose of the source operator up to the cell volume (area in 2-D).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 import xarray as xr
 
+from ..geometry import surface_positions
 from .grid import DIMS, HALO, Layout, check_model
 
 #: Half-width (cells) of the windowed sinc, and its Kaiser shape for that radius.
@@ -42,14 +44,23 @@ class Acquisition:
     ``sources``: ``(n_shots, d)``; ``receivers``: ``(n_receivers, d)`` shared
     by all shots or ``(n_shots, n_receivers, d)``, with ``d`` = 2 or 3 the
     model's dimension. Stored as float64 with receivers always
-    ``(n_shots, n_receivers, d)``. (Shots with receiver sets of different
-    sizes, as field surveys have, are the next step: see docs/architecture.md.)
+    ``(n_shots, n_receivers, d)``.
+
+    ``mask``: ``(n_shots, n_receivers)`` booleans, True where a shot has that
+    receiver (default: all True). Shots with receiver sets of different sizes
+    (a streamer moving with the boat, a rolling land spread; :meth:`per_shot`)
+    are padded to the largest count; a padded slot repeats one of the shot's
+    own receivers and is masked. A masked receiver records nothing (its
+    interpolation weights are zero, so the forward trace is exactly zero and
+    the adjoint injects nothing from it) and its trace is left out of every
+    misfit (:func:`fwi_core.traces.misfits.masked`).
     """
 
     sources: np.ndarray
     receivers: np.ndarray
+    mask: np.ndarray
 
-    def __init__(self, sources: np.ndarray, receivers: np.ndarray) -> None:
+    def __init__(self, sources: np.ndarray, receivers: np.ndarray, mask: np.ndarray | None = None) -> None:
         src = _as_positions(sources, "sources", 2)
         rec = np.asarray(receivers, dtype=np.float64)
         if rec.ndim == 2:
@@ -61,8 +72,39 @@ class Acquisition:
             raise ValueError(f"receivers: {rec.shape[0]} receiver sets for {src.shape[0]} sources")
         if src.shape[0] == 0 or rec.shape[1] == 0:
             raise ValueError("sources/receivers: need at least one source and one receiver")
+        if mask is None:
+            m = np.ones(rec.shape[:2], bool)
+        else:
+            m = np.asarray(mask)
+            if m.shape != rec.shape[:2] or m.dtype.kind not in "bui":
+                raise ValueError(f"mask: expected booleans of shape (n_shots, n_receivers) = {rec.shape[:2]}, "
+                                 f"got {m.dtype} {m.shape}")
+            m = m.astype(bool)
+            empty = np.flatnonzero(~m.any(axis=1))
+            if empty.size:
+                raise ValueError(f"mask: shot {int(empty[0])} has no live receiver"
+                                 + (f" ({empty.size} shots in all)" if empty.size > 1 else ""))
+        m.setflags(write=False)
         object.__setattr__(self, "sources", src)
         object.__setattr__(self, "receivers", np.ascontiguousarray(rec))
+        object.__setattr__(self, "mask", m)
+
+    @classmethod
+    def per_shot(cls, sources: np.ndarray, receivers: Sequence[np.ndarray]) -> "Acquisition":
+        """Shots with receiver sets of their own sizes: ``receivers[s]`` is
+        ``(n_s, d)`` (m). Padded to the largest ``n_s`` by repeating the shot's
+        last receiver, with those slots masked (see the class docstring)."""
+        src = _as_positions(sources, "sources", 2)
+        if len(receivers) != src.shape[0]:
+            raise ValueError(f"receivers: {len(receivers)} receiver sets for {src.shape[0]} sources")
+        sets = [_as_positions(r, f"receivers[{s}]", 2) for s, r in enumerate(receivers)]
+        for s, r in enumerate(sets):
+            if r.shape[0] == 0:
+                raise ValueError(f"receivers[{s}]: shot {s} has no receiver")
+        n = max(r.shape[0] for r in sets)
+        rec = np.stack([np.concatenate([r, np.repeat(r[-1:], n - r.shape[0], axis=0)]) for r in sets])
+        mask = np.arange(n)[None, :] < np.array([r.shape[0] for r in sets])[:, None]
+        return cls(src, rec, mask)
 
     @property
     def n_shots(self) -> int:
@@ -75,51 +117,52 @@ class Acquisition:
 
     @property
     def n_receivers(self) -> int:
+        """Receiver slots per shot (the largest receiver count of any shot)."""
         return self.receivers.shape[1]
+
+    @property
+    def masked(self) -> bool:
+        """True when some receiver slot is masked (padding or dead traces)."""
+        return not bool(self.mask.all())
 
     def select(self, shots) -> "Acquisition":
         """The acquisition restricted to the given shot indices (int, slice or list)."""
         idx = np.arange(self.n_shots)[shots]
         idx = np.atleast_1d(idx)
-        return Acquisition(self.sources[idx], self.receivers[idx])
+        return Acquisition(self.sources[idx], self.receivers[idx], self.mask[idx])
+
+    def restrict(self, live: np.ndarray | None) -> "Acquisition":
+        """The same geometry with only the traces ``live`` (``(n_shots,
+        n_receivers)`` booleans, e.g. observed data's ``trace_mask``) kept
+        live: the mask becomes ``mask & live``. None: ``self``."""
+        if live is None:
+            return self
+        live = np.asarray(live, bool)
+        if live.shape != self.mask.shape:
+            raise ValueError(f"live: shape {live.shape}, expected (n_shots, n_receivers) = {self.mask.shape}")
+        return self if live.all() else Acquisition(self.sources, self.receivers, self.mask & live)
 
     @classmethod
     def surface(cls, vp: xr.DataArray, n_shots: int | tuple[int, int], n_receivers: int | tuple[int, int],
                 source_depth: float = 0.0, receiver_depth: float = 0.0,
-                margin: float = 0.0) -> "Acquisition":
+                margin: float = 0.0, source_margin: float | None = None,
+                receiver_margin: float | None = None) -> "Acquisition":
         """Evenly spread surface survey.
 
         A count spreads the devices along x over ``[x0 + margin, x1 - margin]``
         (in 3-D on the line through the middle of the y axis); in 3-D a pair
         ``(ny, nx)`` spreads an areal grid over the (y, x) plane within the same
         margin, ordered y-major (device ``iy * nx + ix``). Depths
-        ``source_depth``/``receiver_depth`` (m) are below the model top.
+        ``source_depth``/``receiver_depth`` (m) are below the model top;
+        ``source_margin``/``receiver_margin`` (m) replace ``margin`` for the
+        sources or the receivers alone.
         """
         check_model(vp)
-        z = vp["z"].values
-        axes = {d: vp[d].values for d in vp.dims[1:]}
-        for d, a in axes.items():
-            if a[-1] - a[0] < 2 * margin:
-                raise ValueError(f"margin={margin} m leaves no room on a model {a[-1] - a[0]} m wide along {d}")
-
-        def spread(d: str, n: int) -> np.ndarray:
-            lo, hi = axes[d][0] + margin, axes[d][-1] - margin
-            return np.linspace(lo, hi, int(n)) if n > 1 else np.array([(lo + hi) / 2])
-
-        def devices(name: str, n, depth: float) -> np.ndarray:
-            counts = list(n) if isinstance(n, (list, tuple, np.ndarray)) else [n]
-            if len(counts) not in (1, 2) or any(isinstance(c, bool) or int(c) != c or c < 1 for c in counts):
-                raise ValueError(f"{name} must be a positive integer or, in 3-D, a pair [ny, nx], got {n!r}")
-            if len(counts) == 2 and vp.ndim != 3:
-                raise ValueError(f"{name}: an areal grid {list(counts)} needs a 3-D model, the model is 2-D")
-            if len(counts) == 1:
-                xs = spread("x", counts[0])
-                cols = [np.full_like(xs, (axes["y"][0] + axes["y"][-1]) / 2)] if vp.ndim == 3 else []
-                return np.stack([np.full_like(xs, z[0] + depth), *cols, xs], axis=1)
-            yy, xx = np.meshgrid(spread("y", counts[0]), spread("x", counts[1]), indexing="ij")
-            return np.stack([np.full(yy.size, z[0] + depth), yy.ravel(), xx.ravel()], axis=1)
-
-        return cls(devices("n_shots", n_shots, source_depth), devices("n_receivers", n_receivers, receiver_depth))
+        axes = {d: (float(vp[d].values[0]), float(vp[d].values[-1])) for d in vp.dims}
+        return cls(surface_positions(axes, n_shots, source_depth, margin if source_margin is None else source_margin,
+                                     "n_shots"),
+                   surface_positions(axes, n_receivers, receiver_depth,
+                                     margin if receiver_margin is None else receiver_margin, "n_receivers"))
 
     def check_inside(self, vp: xr.DataArray) -> None:
         """Raise ``ValueError`` if the positions do not match the model's

@@ -163,7 +163,8 @@ def gradient(vp: xr.DataArray, acq: Acquisition, w: np.ndarray, d_obs, dt: float
 
     ``d_obs``: observed data, DataArray or array ``(n_shots, n_rec, nt)``.
     ``misfit``: a name from :mod:`fwi_core.misfits` or a callable
-    ``(syn, obs, dt) -> (J, adjoint source)``.
+    ``(syn, obs, dt) -> (J, adjoint source)``; with masked receivers
+    (``acq.mask``) it sees only each shot's live traces.
 
     How the reverse sweep gets the forward field (``strategy``):
     ``"boundary"`` saves the cells outside the interior core (absorbing
@@ -184,7 +185,13 @@ def gradient(vp: xr.DataArray, acq: Acquisition, w: np.ndarray, d_obs, dt: float
     ``dtype``, ``vmax``, ``freq``, ``num_threads``, ``backend``) as in
     :func:`fwi_core.forward`; shots running at once share ``memory_budget``.
     """
-    misfit_fn = misfits.get(misfit)
+    fn = misfits.get(misfit)
+    # masked traces (padding, dead traces) are left out of the misfit: each contributes exactly zero
+    shot_fns = [misfits.masked(fn, acq.mask[s]) for s in range(acq.n_shots)] if acq.masked else None
+
+    def misfit_fn(shot: int):
+        return fn if shot_fns is None else shot_fns[shot]
+
     opt = Options.build(options, **engine)
     num_threads = opt.num_threads
     st, wav = _prepare(vp, acq, w, dt, nt, opt)
@@ -205,7 +212,7 @@ def gradient(vp: xr.DataArray, acq: Acquisition, w: np.ndarray, d_obs, dt: float
 
         def task(shot: int, worker: int):
             return _shot_gradient_saved(st, shot, wav[shot], obs[shot].astype(st.dtype, copy=False),
-                                        misfit_fn, stores[worker], *acc[worker], illumination)
+                                        misfit_fn(shot), stores[worker], *acc[worker], illumination)
     else:
         n_snap = choose_snapshots(st, checkpoints, memory_budget, workers)
         factor = recompute_factor(st.nt - 1, n_snap)
@@ -213,7 +220,7 @@ def gradient(vp: xr.DataArray, acq: Acquisition, w: np.ndarray, d_obs, dt: float
                               dtype=np.int64).reshape(-1, 2)
 
         def task(shot: int, worker: int):
-            return _shot_gradient(st, shot, wav[shot], obs[shot].astype(st.dtype, copy=False), misfit_fn,
+            return _shot_gradient(st, shot, wav[shot], obs[shot].astype(st.dtype, copy=False), misfit_fn(shot),
                                   actions, n_snap, *acc[worker], illumination)
 
     with records as stores:

@@ -93,6 +93,8 @@ def setup(vp: xr.DataArray, acq: Acquisition, dt: float, nt: int, options: Optio
             for ab in cpml_coefficients(layout, spacing, dt, vmax_, f_ref)]
     bounds = kernels.regions(layout)
     rec_idx, rec_w = point_operators(acq.receivers.reshape(-1, acq.ndim), vp, layout)
+    if acq.masked:  # a masked receiver records nothing and injects nothing (Acquisition.mask)
+        rec_w = rec_w * acq.mask.reshape(-1, 1)
     src_idx, src_w = point_operators(acq.sources, vp, layout)
     n_shots, n_rec = acq.n_shots, acq.n_receivers
     return Setup(

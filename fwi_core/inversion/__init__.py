@@ -25,8 +25,8 @@ from __future__ import annotations
 
 from .band import (  # noqa: F401
     engine_options, cpml_frequency, make_misfit, engine_threads, time_axis, choose_dt,
-    source_wavelet, wavelet_delay, model_data, prepare_band, band_model, band_grid_of,
-    band_conditioning, band_forward, DEFAULTS, SIM_DEFAULTS)
+    source_wavelet, wavelet_delay, band_precursor, spike_wavelet, file_wavelet, model_data, prepare_band, band_model, band_grid_of,
+    band_conditioning, band_forward, estimate_wavelet, live_traces, DEFAULTS, SIM_DEFAULTS)
 from .stages import (  # noqa: F401
     map_shots, shot_gradients, combine_gradients, compute_direction, trial_model, shot_trials,
     finish_iteration, gradient_message, direction_message)

@@ -8,10 +8,10 @@ from typing import Any, Sequence
 import numpy as np
 import xarray as xr
 
-from .. import config, engine
+from .. import artifacts, config, engine
 from ..engine.options import Options
 from ..traces import misfits
-from ..traces.signal import butterworth, butterworth_precursor
+from ..traces.signal import butterworth, butterworth_precursor, resample
 from . import bandgrid
 
 #: A run's settings and the simulation block with the schema's defaults
@@ -99,10 +99,52 @@ def wavelet_delay(freq: float, dt: float, band: dict | None = None, order: int =
     :func:`fwi_core.traces.signal.butterworth_precursor` at energy fraction ``tol``.
     About ``1.5 / freq + 1.42 / fmax`` for an order-4 low-pass band.
     """
-    extra = 0.0
-    if band is not None:
-        extra = butterworth_precursor(dt, band.get("fmin"), band["fmax"], int(band.get("order") or order), tol)
-    return 1.5 / float(freq) + extra
+    return 1.5 / float(freq) + band_precursor(dt, band, order, tol)
+
+
+def band_precursor(dt: float, band: dict | None, order: int = 4, tol: float = 1e-4) -> float:
+    """Acausal length (s) of the zero-phase filter of ``band`` (``{fmin?,
+    fmax, order?}``; 0 for None): :func:`fwi_core.traces.signal.butterworth_precursor`
+    at energy fraction ``tol``. A source must start at least this long after
+    ``t = 0`` for the band's filter not to cut it."""
+    if band is None:
+        return 0.0
+    return butterworth_precursor(dt, band.get("fmin"), band["fmax"], int(band.get("order") or order), tol)
+
+
+def spike_wavelet(dt: float, nt: int, delay: float) -> xr.DataArray:
+    """A discrete delta (``1 / dt`` at the sample nearest ``delay`` s, zero
+    elsewhere; ``(nt,)``): the broadband reference of ``wavelet.type:
+    estimate``, whose band-filtered synthetics carry every frequency of the
+    band to :func:`estimate_wavelet`."""
+    k = int(round(float(delay) / dt))
+    if not 0 <= k < nt:
+        raise ValueError(f"delay: {delay:g} s is outside the record [0, {(nt - 1) * dt:g}] s")
+    w = np.zeros(nt)
+    w[k] = 1.0 / dt
+    return xr.DataArray(w, dims=("time",), coords={"time": dt * np.arange(nt)}, name="wavelet",
+                        attrs={"type": "spike", "dt": float(dt), "delay": k * dt})
+
+
+def file_wavelet(x: np.ndarray, dt_in: float, t0: float, dt: float, nt: int) -> xr.DataArray:
+    """A wavelet read from a file (samples ``x`` at ``t0 + k * dt_in`` s) on
+    the modelling axis ``k * dt``, ``k < nt``: resampled
+    (:func:`fwi_core.traces.signal.resample`: anti-aliased, band-limited)
+    where it was recorded, zero before its first and after its last sample
+    (a source is silent outside its record)."""
+    x = np.asarray(x, np.float64).ravel()
+    if x.size < 4 or not np.all(np.isfinite(x)):
+        raise ValueError(f"wavelet.path: the wavelet must have at least 4 finite samples, got {x.size}")
+    t = dt * np.arange(nt)
+    t_in = t0 + dt_in * np.arange(x.size)
+    inside = (t >= t_in[0] - 1e-9 * dt) & (t <= t_in[-1] + 1e-9 * dt)
+    w = np.zeros(nt)
+    if inside.any():
+        on_axis = abs(dt_in - dt) <= 1e-9 * dt and abs((t0 / dt) - round(t0 / dt)) < 1e-6
+        w[inside] = x[np.round((t[inside] - t0) / dt).astype(int)] if on_axis else \
+            resample(x[None], t_in, t[inside])[0]
+    return xr.DataArray(w, dims=("time",), coords={"time": t}, name="wavelet",
+                        attrs={"type": "file", "dt": float(dt), "source_dt": float(dt_in), "source_t0": float(t0)})
 
 
 def model_data(vp: xr.DataArray, acq, wavelet: xr.DataArray, sim: dict | None = None,
@@ -144,6 +186,14 @@ def prepare_band(d_obs: xr.DataArray, wavelet: xr.DataArray, band: dict, order: 
     return d, w
 
 
+def live_traces(acq, d_obs) -> np.ndarray:
+    """``(n_shots, n_receivers)`` booleans: the traces that enter the misfit,
+    the acquisition's mask and the observed data's trace mask
+    (:func:`fwi_core.artifacts.trace_mask`: dead traces) together."""
+    m = artifacts.trace_mask(d_obs) if isinstance(d_obs, xr.DataArray) else None
+    return acq.mask if m is None else acq.mask & m
+
+
 def band_model(vp: xr.DataArray, wavelet: xr.DataArray) -> tuple[xr.DataArray, bandgrid.BandGrid | None]:
     """``vp`` on the grid the band ``wavelet`` names (:func:`prepare_band`),
     and that grid (None: the model's own grid)."""
@@ -181,3 +231,31 @@ def band_forward(vp: xr.DataArray, acq, wavelet: xr.DataArray, sim: dict | None,
                          options=engine_options(sim, wavelet, vmax), num_threads=num_threads)
 
 
+
+
+def estimate_wavelet(vp: xr.DataArray, acq, wavelet: xr.DataArray, d_obs: xr.DataArray, sim: dict | None,
+                     vmax: float, water_level: float = 1e-4, per_shot: bool = False,
+                     num_threads: int | None = None) -> xr.DataArray:
+    """The band's source signature estimated from its observed data and the
+    model ``vp`` (:func:`fwi_core.traces.signature.source_signature`, Pratt's
+    least-squares estimator with a water level).
+
+    ``wavelet``/``d_obs``: the band's reference wavelet and observed data
+    (:func:`prepare_band`: filtered alike, on the band's grid); the
+    synthetics are modelled with the reference in ``vp`` on that grid
+    (:func:`band_forward`, the band's CPML reference ``vmax``). Masked and
+    dead traces (:func:`live_traces`) are left out.
+    Returns the estimated wavelet, ``(time,)`` shared or ``(shot, time)``
+    with ``per_shot``, with the reference's attrs (band, grid) and
+    ``type: estimated``, ``water_level``, ``residual_reference`` and
+    ``residual_estimate`` (relative data residual of the reference and of the
+    estimate in ``vp``)."""
+    from ..traces.signature import source_signature
+
+    live = live_traces(acq, d_obs)
+    syn = band_forward(vp, acq.restrict(live), wavelet, sim, vmax, num_threads)
+    w, fit = source_signature(syn.values, d_obs.values, wavelet.values, water_level, per_shot, live)
+    dims = ("shot", "time") if w.ndim == 2 else ("time",)
+    return xr.DataArray(w, dims=dims, coords={"time": wavelet.time.values}, name="wavelet",
+                        attrs={**wavelet.attrs, "type": "estimated", "water_level": float(water_level),
+                               "per_shot": bool(per_shot), **fit})

@@ -13,7 +13,7 @@ import xarray as xr
 from .. import config
 from ..survey.models import relative_error
 from . import conditioning as cond_mod
-from .band import DEFAULTS, make_misfit, prepare_band
+from .band import DEFAULTS, estimate_wavelet, make_misfit, prepare_band
 from .stages import combine_gradients, compute_direction, finish_iteration, shot_gradients, shot_trials
 
 def settings(inv: dict | None = None) -> dict:
@@ -58,7 +58,7 @@ def invert(vp0: xr.DataArray, acq, wavelet, d_obs: xr.DataArray, *, bands: Seque
            dt: float | None = None, sim: dict | None = None, vp_true: xr.DataArray | None = None,
            shots_per_job: int | None = None, num_threads: int | None = None,
            callback: Callable[[dict, xr.DataArray], None] | None = None,
-           **inv) -> InversionResult:
+           estimate: dict | None = None, **inv) -> InversionResult:
     """In-memory multi-scale FWI using exactly the pipeline's stage functions.
 
     ``wavelet``: DataArray with a ``time`` coord, or an array (then ``dt`` is needed).
@@ -67,6 +67,10 @@ def invert(vp0: xr.DataArray, acq, wavelet, d_obs: xr.DataArray, *, bands: Seque
     a band may carry ``max_offset`` (m, offset continuation).
     ``callback(info, vp)`` runs after every iteration (the hook).
     ``num_threads``: threads of the shot stages (None: all numba threads).
+    ``estimate``: ``{water_level, per_shot}`` (config ``wavelet.estimate``) to
+    estimate every band's source signature from the band's observed data and
+    its starting model (:func:`fwi_core.inversion.estimate_wavelet`),
+    ``wavelet`` being the reference (a spike, :func:`spike_wavelet`).
     """
     cfg = settings(inv)
     if not isinstance(wavelet, xr.DataArray):
@@ -81,6 +85,9 @@ def invert(vp0: xr.DataArray, acq, wavelet, d_obs: xr.DataArray, *, bands: Seque
     history: list[dict] = []
     for b, band in enumerate(bands):
         d_b, w_b = prepare_band(d_obs, wavelet, band, cfg["filter_order"], vp0, sim, cfg["bounds"])
+        if estimate is not None:
+            w_b = estimate_wavelet(vp, acq, w_b, d_b, sim, cfg["bounds"][1], estimate.get("water_level", 1e-4),
+                                   estimate.get("per_shot", False), num_threads)
         cond = cond_mod.band_spec(cfg["conditioning"], band)
         state, step_scale, reset = None, None, False
         for it in range(int(band["iterations"])):

@@ -13,12 +13,18 @@ from ..traces import misfits
 from . import bandgrid, optimize
 from . import conditioning as cond_mod
 from . import precondition as precond_mod
-from .band import band_conditioning, band_grid_of, band_model, engine_options, engine_threads
+from .band import band_conditioning, band_grid_of, band_model, engine_options, engine_threads, live_traces
 from .diagnostics import cycle_skip_risk, merge_risks, risk_from_dataset, risk_to_dataset
 
 def _sel(arr, shots):
     a = arr.values if isinstance(arr, xr.DataArray) else np.asarray(arr)
     return a[list(shots)]
+
+
+def _live(d_obs, acq, s: int) -> np.ndarray | None:
+    """Shot ``s``'s live traces (:func:`live_traces`); None if all."""
+    live = live_traces(acq, d_obs)[s]
+    return None if live.all() else live
 
 
 def _shot_wavelet(w: xr.DataArray, shot: int) -> np.ndarray:
@@ -57,6 +63,10 @@ def shot_gradients(vp: xr.DataArray, acq, wavelet: xr.DataArray, d_obs: xr.DataA
     ``num_threads``: threads of the job (:func:`map_shots`; None: all).
     ``conditioning``: the band's data conditioning (masks, normalisation,
     :func:`fwi_core.inversion.conditioning.band_spec`), applied inside the misfit.
+    Traces masked in ``acq.mask`` or in the data's trace mask
+    (:func:`fwi_core.artifacts.trace_mask`: padded receiver slots, dead
+    traces) contribute exactly zero to the misfit, the gradient and the
+    illumination, and are not live in the cycle-skipping risk.
     Returns a Dataset: ``misfit`` (shot,), ``gradient`` and ``illumination``
     (dims of ``vp``, float64, summed over the shots in shot order), and the
     cycle-skipping risk of the band's ``fmax`` on the (masked) data:
@@ -73,12 +83,15 @@ def shot_gradients(vp: xr.DataArray, acq, wavelet: xr.DataArray, d_obs: xr.DataA
     conditioning = band_conditioning(conditioning, grid)
 
     def one(s: int, run: dict):
-        fn = cond_mod.shot_misfit(misfit, conditioning, off[s], nt, dt)
+        live = _live(d_obs, acq, s)   # masked traces: out of the misfit (the engine applies the mask)
+        fn = cond_mod.shot_misfit(misfit, conditioning, off[s] if live is None else off[s][live], nt, dt)
         obs = _sel(d_obs, [s])
-        Js, gs, ils, info = engine.gradient(m, acq.select([s]), _shot_wavelet(wavelet, s), obs,
-                                            dt=dt, nt=nt, misfit=fn, illumination=True, return_info=True,
-                                            options=options, **run)
+        Js, gs, ils, info = engine.gradient(m, acq.select([s]).restrict(None if live is None else live[None]),
+                                            _shot_wavelet(wavelet, s), obs, dt=dt, nt=nt, misfit=fn,
+                                            illumination=True, return_info=True, options=options, **run)
         w = cond_mod.weights(conditioning, off[s], nt, dt)  # what the misfit sees (masks only)
+        if live is not None:
+            w = w * live[:, None]
         risk = cycle_skip_risk(w * info["synthetic"], w * obs, dt, fmax)
         return float(Js), gs.values, ils.values, risk, info["strategy"]
 
@@ -166,14 +179,18 @@ def shot_trials(vp: xr.DataArray, state: xr.Dataset, acq, wavelet: xr.DataArray,
     options = engine_options(sim, wavelet, bounds[1])
     off = cond_mod.offsets(acq)
     conditioning = band_conditioning(conditioning, band_grid_of(vp, wavelet))
-    fns = {s: misfits.get(cond_mod.shot_misfit(misfit, conditioning, off[s], nt, dt)) for s in shots}
+    lives = {s: _live(d_obs, acq, s) for s in shots}
+    fns = {s: misfits.masked(cond_mod.shot_misfit(misfit, conditioning, off[s] if lives[s] is None
+                                                  else off[s][lives[s]], nt, dt),
+                             None if lives[s] is None else lives[s][None]) for s in shots}   # data (1, n_rec, nt)
     alphas = list(state.attrs["alphas"])
     J = np.zeros((len(alphas), len(shots)))
     for i, a in enumerate(alphas):
         m, _ = band_model(trial_model(vp, state, a, bounds), wavelet)
 
         def one(s: int, run: dict):
-            syn = engine.forward(m, acq.select([s]), _shot_wavelet(wavelet, s), dt=dt, nt=nt,
+            shot = acq.select([s]).restrict(None if lives[s] is None else lives[s][None])
+            syn = engine.forward(m, shot, _shot_wavelet(wavelet, s), dt=dt, nt=nt,
                                  options=options, num_threads=run["num_threads"])
             return float(fns[s](np.asarray(syn.values), _sel(d_obs, [s]), dt)[0])
 

@@ -135,15 +135,18 @@ def plot_gradient(grad: xr.Dataset, path: str, title: str = "") -> str:
     return _draw_rows(rows, path, title)
 
 
-def receiver_line(sources: np.ndarray, receivers: np.ndarray, shot: int) -> tuple[np.ndarray, np.ndarray]:
+def receiver_line(sources: np.ndarray, receivers: np.ndarray, shot: int,
+                  live: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The receivers of ``shot`` on the line through its source, in order:
     all of them in 2-D; in 3-D those on the receiver row (same y) nearest the
-    source, sorted by x. Returns their indices and signed offsets along x (m)."""
+    source, sorted by x. ``live`` (``(n_receivers,)`` booleans): only those
+    (masked receiver slots and dead traces left out). Returns their indices
+    and signed offsets along x (m)."""
     src, rec = np.asarray(sources)[shot], np.asarray(receivers)
     rec = rec[shot] if rec.ndim == 3 else rec
-    idx = np.arange(rec.shape[0])
+    idx = np.arange(rec.shape[0]) if live is None else np.flatnonzero(live)
     if rec.shape[-1] == 3:
-        ys = np.unique(rec[:, 1])
+        ys = np.unique(rec[idx, 1])
         y = ys[np.abs(ys - src[1]).argmin()]
         idx = idx[rec[:, 1] == y]
     idx = idx[np.argsort(rec[idx, -1], kind="stable")]

@@ -95,6 +95,39 @@ def get(misfit: str | MisfitFn, **params: Any) -> MisfitFn:
     return bound
 
 
+def masked(misfit: str | MisfitFn, live: np.ndarray | None) -> MisfitFn:
+    """The misfit of the live traces only.
+
+    ``live``: booleans over the leading dims of the data (``(n_receivers,)``
+    for one shot), False for a masked trace (a padded receiver slot, a dead
+    trace). The returned function calls ``misfit`` on ``syn[live]``,
+    ``obs[live]`` and returns its adjoint source scattered back with zeros
+    elsewhere: a masked trace contributes exactly zero to ``J`` and to the
+    gradient, whatever the misfit (also to misfits with a global scale such as
+    ``max|obs|``, which is then taken over the live traces). ``live`` None or
+    all True: ``misfit`` itself.
+    """
+    fn = get(misfit)
+    if live is None:
+        return fn
+    keep = np.asarray(live, bool)
+    if keep.all():
+        return fn
+
+    def f(syn: np.ndarray, obs: np.ndarray, dt: float) -> tuple[float, np.ndarray]:
+        s, o = np.asarray(syn), np.asarray(obs)
+        if s.shape[:keep.ndim] != keep.shape:
+            raise ValueError(f"live: mask of shape {keep.shape} for data of shape {s.shape}")
+        adj = np.zeros(s.shape, s.dtype if np.issubdtype(s.dtype, np.floating) else np.float64)
+        if not keep.any():
+            return 0.0, adj
+        J, a = fn(s[keep], o[keep], dt)
+        adj[keep] = a
+        return float(J), adj
+
+    return f
+
+
 # --------------------------------------------------------------------- helpers
 def _prepare(syn: np.ndarray, obs: np.ndarray, dt: float) -> tuple[np.ndarray, np.ndarray, float, np.dtype]:
     """Validate and return float64 copies of (syn, obs), dt and the output dtype."""

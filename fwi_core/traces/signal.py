@@ -38,6 +38,8 @@ __all__ = [
     "offset_schedule",
     "normalize_traces",
     "NORMALIZE_MODES",
+    "resample",
+    "ANTI_ALIAS_FRACTION",
 ]
 
 NORMALIZE_MODES = ("none", "max", "l2")
@@ -212,6 +214,77 @@ def butterworth(x: np.ndarray, dt: float, fmin: float | None = None, fmax: float
     sl = [slice(None)] * a.ndim
     sl[axis] = slice(npad, npad + a.shape[axis])
     return np.ascontiguousarray(y[tuple(sl)]).astype(out_dtype, copy=False)
+
+
+# ---------------------------------------------------------------- resampling
+#: :func:`resample`'s anti-alias low-pass corner, as a fraction of the output
+#: Nyquist frequency, and its (one-way) Butterworth order.
+ANTI_ALIAS_FRACTION = 0.8
+ANTI_ALIAS_ORDER = 8
+
+
+#: :func:`resample` interpolates on a grid this many times finer than the input
+#: (band-limited: a Kaiser-windowed sinc FIR, :func:`_refine`) before its cubic spline.
+RESAMPLE_REFINE = 4
+
+
+def _refine(v: np.ndarray, factor: int) -> np.ndarray:
+    """Band-limited interpolation of traces ``(n, n_in)`` onto a grid ``factor``
+    times finer (``(n, (n_in - 1) * factor + 1)``): polyphase FIR of
+    ``32 x factor + 1`` taps, Kaiser window (beta 10), pass band to 0.9 of the
+    input Nyquist frequency, the trace extended linearly beyond its ends (so a
+    record cut while the signal is non-zero does not ring)."""
+    sps = _sps()
+    h = sps.firwin(32 * factor + 1, 0.9 / factor, window=("kaiser", 10.0))
+    out = sps.resample_poly(v, factor, 1, axis=-1, window=h, padtype="line")
+    return out[..., :(v.shape[-1] - 1) * factor + 1]
+
+
+def resample(x: np.ndarray, t_in: np.ndarray, t_out: np.ndarray, chunk: int = 512) -> np.ndarray:
+    """Band-limited resampling of traces (last axis) from the regular time
+    axis ``t_in`` onto the regular axis ``t_out`` (both in s, increasing).
+
+    1. Anti-alias: when the output is sampled more coarsely than the input
+       (``dt_out > dt_in``), a zero-phase Butterworth low-pass
+       (:func:`butterworth`, order :data:`ANTI_ALIAS_ORDER`, corner
+       :data:`ANTI_ALIAS_FRACTION` x the output Nyquist frequency
+       ``0.5 / dt_out``), so nothing above the new Nyquist frequency folds
+       back into the band.
+    2. Band-limited interpolation onto a grid :data:`RESAMPLE_REFINE` times
+       finer than the input (:func:`_refine`: windowed-sinc FIR, pass band to
+       0.9 of the input Nyquist frequency).
+    3. A not-a-knot cubic spline from that fine grid onto ``t_out``.
+
+    Measured (``tests/test_artifacts.py``): Rickers of 12 Hz sampled at 4,
+    1.5 and 1 ms come out on a 2 ms axis within 1e-4 of their peak (a 25 Hz
+    Ricker at 4 ms within 1e-5; linear interpolation of the
+    12 Hz Ricker at 4 ms: 1.6e-2); a 400 Hz tone on
+    0.5 ms data resampled to 2 ms is suppressed below 1e-3 instead of
+    aliasing to 100 Hz. Output times up to half an input sample outside ``t_in`` take the
+    end values.
+
+    ``x``: ``(..., n_in)``; returns ``(..., len(t_out))`` in ``x``'s floating
+    dtype, computed in float64, ``chunk`` traces at a time.
+    """
+    from scipy.interpolate import CubicSpline
+
+    a = _float_array("x", x)
+    t_in = np.asarray(t_in, np.float64)
+    t_out = np.asarray(t_out, np.float64)
+    if t_in.ndim != 1 or t_in.size != a.shape[-1] or t_in.size < 4:
+        raise ValueError(f"t_in: expected {a.shape[-1]} (at least 4) increasing times, got shape {t_in.shape}")
+    dt_in = (t_in[-1] - t_in[0]) / (t_in.size - 1)
+    dt_out = (t_out[-1] - t_out[0]) / max(t_out.size - 1, 1)
+    fine = t_in[0] + dt_in / RESAMPLE_REFINE * np.arange((t_in.size - 1) * RESAMPLE_REFINE + 1)
+    flat = a.reshape(-1, a.shape[-1])
+    out = np.empty((flat.shape[0], t_out.size), _out_dtype(a))
+    where = np.clip(t_out, fine[0], fine[-1])
+    for k in range(0, flat.shape[0], chunk):
+        v = flat[k:k + chunk].astype(np.float64)
+        if dt_out > dt_in * (1 + 1e-9):
+            v = butterworth(v, dt_in, fmax=ANTI_ALIAS_FRACTION * 0.5 / dt_out, order=ANTI_ALIAS_ORDER)
+        out[k:k + chunk] = CubicSpline(fine, _refine(v, RESAMPLE_REFINE), axis=1)(where)
+    return out.reshape(a.shape[:-1] + (t_out.size,))
 
 
 # ---------------------------------------------------------------- time masks

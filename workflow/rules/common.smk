@@ -10,6 +10,8 @@ COMPARISON = f"{R}/{fwicfg.comparison_name(CFG['runs'])}"
 RUNS = list(CFG["runs"])
 PROJECT = workflow.basedir
 THREADS = CFG["execution"]["threads"]
+# wavelet.type estimate: every band's signature is estimated from its starting model (band_data)
+ESTIMATE = CFG["wavelet"]["type"] == "estimate"
 
 report: "../report/workflow.rst"
 
@@ -121,6 +123,7 @@ def vmax_all():
 
 def final_targets():
     t = [f"{R}/{run}/final_model.zarr" for run in RUNS]
+    t += [f"{R}/{run}/export" for run in RUNS] if "export" in CFG else []
     t += [f"{R}/{run}/report/summary.json" for run in RUNS]
     t += [f"{COMPARISON}.csv", f"{COMPARISON}.png"]
     return t
@@ -149,4 +152,16 @@ def report_inputs(w):
     }
     if "true_model" in CFG:
         d["true"] = f"{D}/true_model.zarr"
+    return d
+
+
+def export_inputs(w):
+    """export: the final model (and every iteration's stores), and for data the
+    observed data, the geometry and the last band's data and wavelet."""
+    d = {"final": f"{R}/{w.run}/final_model.zarr"}
+    if CFG["export"]["iterations"]:
+        d["iterations"] = tracked_all(w.run, ("model", "gradient"))
+    if CFG["export"]["data"]:
+        d.update(observed=f"{D}/observed.zarr", acq=f"{D}/acquisition.zarr",
+                 band=f"{R}/{w.run}/band{len(run_cfg(w.run)['bands']) - 1}/data.zarr")
     return d

@@ -38,7 +38,9 @@ rule acquisition:
     output:
         directory(f"{D}/acquisition.zarr"),
     params:
-        spec=spec(acquisition=CFG["acquisition"]),
+        # without an acquisition block, the geometry of the SEG-Y headers (and their fingerprint)
+        spec=spec(acquisition=CFG["acquisition"]) if "acquisition" in CFG else
+        spec(acquisition=None, observed=CFG["observed"], file=fwicfg.observed_fingerprint(CFG, PROJECT)),
     resources:
         **cluster("acquisition"),
     log:
@@ -54,7 +56,9 @@ rule wavelet:
         directory(f"{D}/wavelet.zarr"),
     params:
         spec=spec(wavelet=CFG["wavelet"], simulation=CFG["simulation"], vmax=vmax_all(),
-                  lowest_band=fwicfg.lowest_band(CFG) if CFG["wavelet"]["delay"] is None else None),
+                  lowest_band=fwicfg.lowest_band(CFG) if CFG["wavelet"]["delay"] is None else None,
+                  **({"file": fwicfg.file_fingerprint(fwicfg.resolve_path(CFG["wavelet"]["path"], PROJECT))}
+                     if CFG["wavelet"]["type"] == "file" else {})),
     resources:
         **cluster("wavelet"),
     log:
@@ -73,8 +77,7 @@ rule observed:
     params:
         # the store's fingerprint: rewriting it reruns this job and what was built from it
         spec=spec(observed=CFG["observed"], simulation=CFG["simulation"],
-                  file=fwicfg.file_fingerprint(fwicfg.resolve_path(CFG["observed"]["path"], PROJECT))
-                  if CFG["observed"]["source"] == "zarr" else None),
+                  file=fwicfg.observed_fingerprint(CFG, PROJECT)),
     threads: WHOLE_THREADS
     resources:
         **cluster("observed"),
@@ -89,11 +92,16 @@ rule band_data:
         observed=f"{D}/observed.zarr",
         wavelet=f"{D}/wavelet.zarr",
         grid=grid_model(),
+        # wavelet.type estimate: the band's signature from its starting model (and the geometry)
+        start=lambda w: [model_in(w.run, w.b, 0, track=True), f"{D}/acquisition.zarr"] if ESTIMATE else [],
     output:
         directory(f"{R}/{{run}}/band{{b}}/data.zarr"),
     params:
         spec=lambda w: spec(band=band_filter(w.run, w.b), filter_order=run_cfg(w.run)["filter_order"],
-                            simulation=CFG["simulation"], bounds=run_cfg(w.run)["bounds"]),
+                            simulation=CFG["simulation"], bounds=run_cfg(w.run)["bounds"],
+                            **({"estimate": CFG["wavelet"]["estimate"]} if ESTIMATE else {})),
+        start=lambda w: model_in(w.run, w.b, 0) if ESTIMATE else None,
+        acq=f"{D}/acquisition.zarr",
     resources:
         **cluster("band_data"),
     log:

@@ -73,3 +73,24 @@ rule compare:
         f"{R}/logs/{fwicfg.comparison_name(RUNS)}.log",
     script:
         "../scripts/compare.py"
+
+
+rule export:
+    input:
+        unpack(export_inputs),
+    output:
+        directory(f"{R}/{{run}}/export"),
+    params:
+        spec=lambda w: spec(export=CFG["export"], observed=CFG["observed"], simulation=CFG["simulation"],
+                            vmax=run_cfg(w.run)["bounds"][1]),
+        models=lambda w: {"final_model": last_model(w.run)} | (
+            {f"band{b}_iter{i}_{k}": store(w.run, b, i, k) for b, i in iterations(w.run) for k in ("model", "gradient")}
+            if CFG["export"]["iterations"] else {}),
+        band=lambda w: f"{R}/{w.run}/band{len(run_cfg(w.run)['bands']) - 1}/data.zarr",
+    threads: WHOLE_THREADS
+    resources:
+        **cluster("export"),
+    log:
+        f"{R}/logs/{{run}}/export.log",
+    script:
+        "../scripts/export.py"

@@ -40,7 +40,7 @@ s, rows = acq.n_shots // 2, []
 
 
 def gather_row(label, shot, d, w, syn_models):
-    line, offsets = plotting.receiver_line(acq.sources, acq.receivers, shot)
+    line, offsets = plotting.receiver_line(acq.sources, acq.receivers, shot, inversion.live_traces(acq, d)[shot])
     syn = {k: inversion.band_forward(m, acq.select([shot]), w, sim, vmax).values[0][line] for k, m in syn_models.items()}
     return {"label": label, "obs": d.values[shot][line], "offsets": offsets, "time": w.time.values, "syn": syn}
 
