@@ -164,7 +164,8 @@ run_test() {
     install
     trap stop EXIT
     start
-    FWI_SLURM_TEST=1 python -m pytest -q -m slurm -p no:cacheprovider -s tests/test_slurm.py
+    # -n 0: one process (pytest-xdist would hide the measured figures the test prints)
+    FWI_SLURM_TEST=1 python -m pytest -q -n 0 -m slurm -p no:cacheprovider -s tests/test_slurm.py
     stop
     trap - EXIT
     log "SLURM step passed in $((SECONDS - t0)) s (install, cluster start and stop included)"
