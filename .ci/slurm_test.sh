@@ -7,7 +7,7 @@
 #   .ci/slurm_test.sh stop     stop the daemons this script started (by PID) and remove its state
 #
 # Installs with apt-get (Debian 12: slurmctld, slurmd, slurm-client and munge,
-# the server and client packages of slurm-wlm, 3 MB) and with pip
+# the server and client packages of slurm-wlm) and with pip
 # (`.[slurm]`: snakemake-executor-plugin-slurm). Needs root. Runs without
 # systemd: munged runs as user munge, slurmctld and slurmd as root; no
 # accounting database (accounting_storage/none), so the executor asks squeue
@@ -112,8 +112,8 @@ SchedulerType=sched/backfill
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core_Memory
 MpiDefault=none
-# finished jobs stay visible to squeue (the executor's status command) for 5 min,
-# well above its status-check intervals
+# finished jobs stay visible to squeue (the executor's status command) for 5 min:
+# above its longest status-check interval (180 s) and 3x its first (else it uses sacct)
 MinJobAge=300
 ReturnToService=2
 SlurmdParameters=config_overrides
@@ -164,14 +164,15 @@ run_test() {
     install
     trap stop EXIT
     start
-    FWI_SLURM_TEST=1 python -m pytest -q -m slurm -p no:cacheprovider -s tests/test_slurm.py
+    # -n 0: one process (pytest-xdist would hide the measured figures the test prints)
+    FWI_SLURM_TEST=1 python -m pytest -q -n 0 -m slurm -p no:cacheprovider -s tests/test_slurm.py
     stop
     trap - EXIT
     log "SLURM step passed in $((SECONDS - t0)) s (install, cluster start and stop included)"
 }
 
 case "${1:-test}" in
-    start) install; trap 'stop' ERR; start ;;
+    start) install; trap 'rc=$?; if [ $rc != 0 ]; then stop; fi' EXIT; start ;;
     stop) stop ;;
     test) run_test ;;
     *) echo "usage: $0 [test|start|stop]" >&2; exit 2 ;;

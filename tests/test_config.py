@@ -233,9 +233,10 @@ def test_job_resources_cover_every_rule_and_follow_the_plan(default):
     # a gradient keeps at most the memory budget for its reverse sweep, however long the record
     store = (r["shot_gradient"]["mem_mb"] - r["trial"]["mem_mb"]) / fc.MEMORY_SAFETY
     assert store <= fc.GRADIENT_MEMORY_BUDGET / 1e6 + 100
-    # above the peak memory measured on this machine (RSS of the jobs of this config's
-    # 9 Hz band, docs/pipeline.md): shot_gradient 918 MB, trial 353, band_data 2182, observed 408
-    for rule, peak in (("shot_gradient", 918), ("trial", 353), ("band_data", 2182), ("observed", 408)):
+    # above the peak memory measured on this machine: maximum RSS (/usr/bin/time) of each job of
+    # this config's first iteration run alone with --cores 1, docs/pipeline.md "Running on a cluster"
+    for rule, peak in (("observed", 418), ("band_data", 2242), ("shot_gradient", 677), ("gradient_sum", 203),
+                       ("direction", 187), ("trial", 340)):
         assert r6[rule]["mem_mb"] >= 1.2 * peak, (rule, r6[rule])
 
 
