@@ -42,8 +42,8 @@ def surface_positions(axes: dict[str, tuple[float, float]], n, depth: float = 0.
     z0 = axes[dims[0]][0]
     for d in dims[1:]:
         a, b = axes[d]
-        if b - a < 2 * margin:
-            raise ValueError(f"margin={margin} m leaves no room on a model {b - a} m wide along {d}")
+        if margin < 0 or b - a < 2 * margin:
+            raise ValueError(f"{name}: a margin of {margin} m leaves no room on a model {b - a} m wide along {d}")
 
     def spread(d: str, k: int) -> np.ndarray:
         return even(axes[d][0] + margin, axes[d][1] - margin, k)

@@ -187,6 +187,95 @@ def test_band_groups_follow_band_cost(default):
     assert fc.band_cost_factor((20.0, 20.0), 1000.0, 30.0) == 1.0
 
 
+def _resources(cfg: dict, **kw) -> dict:
+    cfg = fc.validate(cfg, base_dir=ROOT)
+    return fc.job_resources(cfg, fc.plan(cfg, base_dir=ROOT, cores=2), base_dir=ROOT, **kw)
+
+
+def test_job_resources_cover_every_rule_and_follow_the_plan(default):
+    """Cluster requests (cpus_per_task, mem_mb, runtime) for every rule of the
+    workflow, from the plan: threads, model size, nt, shots per job."""
+    import re
+
+    rules = {m for f in (ROOT / "workflow" / "rules").glob("*.smk")
+             for m in re.findall(r"^rule (\w+):", f.read_text(), re.M)}
+    res = _resources(default)
+    assert set(res) == rules, set(res) ^ rules
+    for r, v in res.items():
+        assert set(v) == {"cpus_per_task", "mem_mb", "runtime"}
+        assert v["mem_mb"] >= fc.JOB_BASE_MB and v["runtime"] >= fc.MIN_RUNTIME_MINUTES, (r, v)
+    # threads: the shot jobs' execution.threads; observed/invert_band as the workflow says; 1 for the rest
+    cfg = copy.deepcopy(default)
+    cfg["execution"] = {"threads": 4}
+    res = _resources(cfg, whole_job_threads=8)
+    assert res["shot_gradient"]["cpus_per_task"] == res["trial"]["cpus_per_task"] == 4
+    assert res["observed"]["cpus_per_task"] == res["invert_band"]["cpus_per_task"] == 8
+    assert res["gradient_sum"]["cpus_per_task"] == res["band_data"]["cpus_per_task"] == 1
+
+    big = copy.deepcopy(default)                       # Marmousi2-sized, one job per stage
+    big["true_model"]["shape"] = [176, 851]
+    big["acquisition"].update(n_shots=48, n_receivers=170)
+    big["simulation"].update(t_max=5.0, band_grids=False)   # compute on the model grid: the estimate exactly
+    big["inversion"]["bounds"] = [1000.0, 4800.0]
+    big["inversion"]["bands"] = [{"fmin": 1.5, "fmax": 9.0, "iterations": 10}]
+    big["execution"] = {"shots_per_job": 6}
+    r6 = _resources(big)
+    big["execution"] = {"shots_per_job": 48}
+    r48 = _resources(big)
+    assert r48["shot_gradient"]["runtime"] > r6["shot_gradient"]["runtime"] == fc.MIN_RUNTIME_MINUTES
+    assert r48["shot_gradient"]["runtime"] == pytest.approx(
+        fc.RUNTIME_SAFETY * (48 * fc.shot_seconds((176, 851), 2705) + fc.JOB_START_SECONDS) / 60, abs=1)
+    longer = copy.deepcopy(big)
+    longer["simulation"]["t_max"] = 10.0               # more samples: more data, more compute
+    r = _resources(longer)
+    assert r["band_data"]["mem_mb"] > r48["band_data"]["mem_mb"] and r["trial"]["mem_mb"] > r48["trial"]["mem_mb"]
+    assert r["shot_gradient"]["runtime"] > r48["shot_gradient"]["runtime"]
+    # a gradient keeps at most the memory budget for its reverse sweep, however long the record
+    store = (r["shot_gradient"]["mem_mb"] - r["trial"]["mem_mb"]) / fc.MEMORY_SAFETY
+    assert store <= fc.GRADIENT_MEMORY_BUDGET / 1e6 + 100
+    # above the peak memory measured on this machine (RSS of the jobs of this config's
+    # 9 Hz band, docs/pipeline.md): shot_gradient 918 MB, trial 353, band_data 2182, observed 408
+    for rule, peak in (("shot_gradient", 918), ("trial", 353), ("band_data", 2182), ("observed", 408)):
+        assert r6[rule]["mem_mb"] >= 1.2 * peak, (rule, r6[rule])
+
+
+def test_cluster_estimates_match_the_engine():
+    """The planner's copies of engine facts (it does not import the engine)."""
+    from fwi_core import engine
+    from fwi_core.traces.signal import butterworth_padding
+
+    assert fc.GRADIENT_MEMORY_BUDGET == engine.DEFAULT_MEMORY_BUDGET
+    for dt, f, order, highpass in [(0.00185, 1.5, 4, True), (0.00185, 3.0, 4, False), (0.001, 5.0, 6, False),
+                                   (0.002, 2.0, 2, True)]:
+        kw = {"fmin": f} if highpass else {"fmax": f}
+        assert fc.filter_padding(dt, f, order) == butterworth_padding(dt, order=order, **kw)
+
+
+def test_localrules_are_the_light_rules():
+    """The Snakefile's `localrules` (jobs run by the driver on a cluster) are
+    the rules the resource planner counts as light, and nothing else."""
+    import re
+
+    block = re.search(r"^localrules:\n((?:    \w+,?\n)+)", (ROOT / "Snakefile").read_text(), re.M)
+    assert block, "no localrules block in the Snakefile"
+    assert set(re.findall(r"\w+", block.group(1))) == set(fc.LOCAL_RULES) | {"all"}
+    assert not set(fc.LOCAL_RULES) & set(fc.SHOT_RULES + fc.WHOLE_RULES)
+
+
+def test_driver_memory_warning_and_failure_hints(default):
+    res = _resources(default)
+    need = max(res[r]["mem_mb"] for r in fc.LOCAL_RULES)
+    assert fc.driver_memory_warning(res, {}) is None                      # not in an allocation
+    assert fc.driver_memory_warning(res, {"FWI_DRIVER_MEM_MB": str(need)}) is None
+    w = fc.driver_memory_warning(res, {"FWI_DRIVER_MEM_MB": str(need - 1)})
+    assert w and f"--mem={need}" in w and f"{need - 1} MB" in w
+    assert fc.failure_hints("all jobs finished") == []
+    refused = fc.failure_hints("SLURM sbatch failed. The error message was 'sbatch: error: Memory "
+                               "specification can not be satisfied'")
+    assert len(refused) == 1 and "refused a job at submission" in refused[0] and "--set-resources" in refused[0]
+    assert len(fc.failure_hints("status is: 'OUT_OF_MEMORY' ... status is: 'TIMEOUT'")) == 2
+
+
 def test_snakemake_rejects_bad_config_cleanly(tmp_path, default):
     default["inversion"]["optimizer"]["method"] = "bfgs"
     default["inversion"]["precondition"]["smothing"] = 1

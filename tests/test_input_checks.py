@@ -137,6 +137,10 @@ def test_sources_and_receivers_outside_the_model_are_refused(cfg):
     assert "acquisition.receivers[1]" in msg and "z=-5" in msg
     cfg["acquisition"] = {"n_shots": 4, "n_receivers": 10, "source_depth": 5000.0}
     assert "acquisition.source_depth" in _errors(cfg)
+    cfg["acquisition"] = {"n_shots": 4, "n_receivers": 10, "receiver_margin": 5000.0}
+    assert "acquisition.receiver_margin" in _errors(cfg) and "no room along x" in _errors(cfg)
+    cfg["acquisition"] = {"sources": [[20.0, 100.0]], "receivers": [[20.0, 50.0]], "source_margin": 100.0}
+    assert "acquisition.source_margin': only for a surface spread" in _errors(cfg)
 
 
 def test_band_above_nyquist_is_refused(cfg):

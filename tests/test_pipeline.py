@@ -70,16 +70,24 @@ def _final(d: Path, run="small"):
     return artifacts.read(d / "results" / run / "final_model.zarr", "vp").values
 
 
+#: The complete run in as few jobs as the planner allows (fused bands): the
+#: numerics are those of the per-stage jobs (test_fused_bands_equal_per_stage_jobs),
+#: which the short run below takes through every rule.
+FULL = copy.deepcopy(SMALL)
+FULL["execution"] = {"shots_per_job": 3, "threads": 1, "fuse_bands": True}
+
+
 @pytest.fixture(scope="module")
 def full_run(tmp_path_factory):
     d = tmp_path_factory.mktemp("full")
-    _write_cfg(d, SMALL)
+    _write_cfg(d, FULL)
     t0 = time.perf_counter()
     _smk(d, "--cores", "2")
     return d, time.perf_counter() - t0
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("full_run")
 def test_end_to_end_recovers_structure(full_run):
     d, wall = full_run
     res = d / "results"
@@ -100,7 +108,7 @@ def test_end_to_end_recovers_structure(full_run):
     from fwi_core import artifacts
 
     attrs = artifacts.open_dataset(_store(d, 1, 2)).attrs
-    assert attrs["band"] == 1 and attrs["iteration"] == 2 and attrs["stage"] == "update"
+    assert attrs["band"] == 1 and attrs["iteration"] == 2 and attrs["stage"] == "invert_band"
     assert len(attrs["config_hash"]) == 12
 
 
@@ -117,6 +125,7 @@ def short_run(tmp_path_factory):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("short_run")
 def test_kill_and_resume_is_bitwise_equal(short_run, tmp_path):
     """Killed and resumed from an empty numba cache (a fresh clone): the
     killed jobs compile the kernels, the resumed ones load them from the
@@ -150,6 +159,7 @@ def test_kill_and_resume_is_bitwise_equal(short_run, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("short_run")
 def test_damaged_artifacts_are_refused_by_name(short_run, tmp_path):
     """A chunk missing from an iteration's model or gradient: the job that
     reads it stops and names the store, instead of writing NaN on."""
@@ -200,6 +210,13 @@ def test_fused_bands_equal_per_stage_jobs(tmp_path):
         assert f.attrs["band"] == b and f.attrs["iteration"] == i and f.attrs["stage"] == "invert_band"
         assert f.attrs["J"] == s.attrs["J"]
     np.testing.assert_array_equal(_final(runs[True]), _final(runs[False]))
+    # both say where the run stands after each iteration: band b/B, iteration i/I, what is left
+    fused = "".join(p.read_text() for p in runs[True].glob("results/logs/*/bands0-1.log"))
+    staged = "".join(p.read_text() for p in runs[False].glob("results/logs/*/band1/iter0/update.log"))
+    for text in (fused, staged):
+        assert re.search(r"progress: band 2/2, iteration 1/2; 3/4 iterations of the run; [\d.]+ s for \d of them, "
+                         r"about \d+ s of compute left", text), text[-1500:]
+    assert "progress: band 1/2, iteration 2/2; 2/4" in fused
 
 
 def _planned(d: Path, cfg: dict) -> str:
@@ -209,6 +226,7 @@ def _planned(d: Path, cfg: dict) -> str:
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("short_run")
 def test_changes_rerun_only_dependents(short_run):
     d = short_run
     cfg0 = yaml.safe_load((d / "config.yaml").read_text())

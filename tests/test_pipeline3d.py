@@ -19,6 +19,8 @@ from fwi_core import artifacts
 
 from test_pipeline import SMK, _final, _smk, _write_cfg
 
+pytestmark = pytest.mark.xdist_group("run3d")   # both tests use the module's run
+
 TINY3D = {
     "results": "results",
     "true_model": {"generator": "geology", "shape": [20, 16, 26], "spacing": 25.0, "seed": 4},

@@ -62,6 +62,13 @@ def test_areal_and_line_acquisitions(vp):
         fwi.Acquisition.surface(models.geology((30, 40), 20.0), (2, 2), 4)
     with pytest.raises(ValueError, match="n_receivers must be"):
         fwi.Acquisition.surface(vp, 2, (2, 0))
+    # margins for the sources or the receivers alone
+    inner = fwi.Acquisition.surface(vp, (2, 2), (3, 3), source_margin=100.0)
+    for ax, d in ((1, "y"), (2, "x")):
+        assert sorted(set(inner.sources[:, ax])) == [100.0, float(vp[d][-1]) - 100.0]
+        assert sorted(set(inner.receivers[0, :, ax]))[::2] == [0.0, float(vp[d][-1])]
+    with pytest.raises(ValueError, match="n_receivers: a margin of 9000"):
+        fwi.Acquisition.surface(vp, 2, 2, receiver_margin=9000.0)
 
 
 def _cfg3d():

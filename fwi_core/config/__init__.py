@@ -1,7 +1,8 @@
 """Configuration of the FWI workflow: the schema and loading (:mod:`.schema`),
-validation with the input files (:mod:`.checks`) and job planning
-(:mod:`.plan`). Light on purpose: the Snakefile imports it to validate and
-plan on every call, without the engine (numba, scipy, xarray)."""
+validation with the input files (:mod:`.checks`), job planning
+(:mod:`.plan`) and the jobs' requests to a cluster (:mod:`.cluster`). Light
+on purpose: the Snakefile imports it to validate and plan on every call,
+without the engine (numba, scipy, xarray)."""
 from __future__ import annotations
 
 from .schema import (  # noqa: F401
@@ -15,3 +16,7 @@ from .plan import (  # noqa: F401
     shot_seconds, band_cost_factor, auto_shots_per_job, shot_groups, run_grid, lowest_band,
     plan, band_chunks, chunk_dir, iteration_dir, iteration_subdir, data_key, comparison_name, DATA_KEYS, JOB_START_SECONDS, CELL_UPDATES_PER_SECOND, FORWARDS_PER_SHOT,
     USEFUL_FREQUENCY_FACTOR, FUSE_BAND_SECONDS_PER_TARGET)
+from .cluster import (  # noqa: F401
+    job_resources, filter_padding, driver_memory_warning, requests_summary, failure_hints, JOB_BASE_MB,
+    GRADIENT_MEMORY_BUDGET, WAVEFIELD_BYTES_PER_POINT, MEMORY_SAFETY, RUNTIME_SAFETY, MIN_RUNTIME_MINUTES,
+    SHOT_RULES, WHOLE_RULES, LOCAL_RULES)

@@ -301,6 +301,11 @@ def acquisition_errors(acq: dict, grid: dict, where: str) -> list[str]:
             if k in acq and acq[k] > hi[0] - lo[0] + tol:
                 errs.append(f"key 'acquisition.{k}': {acq[k]:g} m is below the bottom of the model "
                             f"({hi[0] - lo[0]:g} m deep, {where})")
+        for k in ("source_margin", "receiver_margin"):
+            for a in range(1, ndim):
+                if 2 * acq.get(k, 0.0) > hi[a] - lo[a] + tol:
+                    errs.append(f"key 'acquisition.{k}': {acq[k]:g} m at each end leaves no room along "
+                                f"{dims[a]} ({hi[a] - lo[a]:g} m, {where})")
         return errs
     for k in ("sources", "receivers"):
         if k not in acq:
@@ -500,6 +505,10 @@ def _acquisition_form_errors(acq: dict) -> list[str]:
         errs.append("key 'acquisition': give either n_shots and n_receivers (surface spread), sources and "
                     "receivers (explicit [z, x] coordinates in metres), or n_shots or sources with a spread "
                     "(receivers moving with each source)")
+    errs.extend(f"key 'acquisition.{k}': only for a surface spread ({n}); the {what} are listed or move with "
+                f"each source" for k, n, what in (("source_margin", "n_shots", "sources"),
+                                                  ("receiver_margin", "n_receivers", "receivers"))
+                if k in acq and n not in acq)
     sp = acq.get("spread")
     specs = sp if isinstance(sp, list) else [sp] if sp is not None else []
     forms = " or ".join("{" + ", ".join(f) + "}" for f in SPREAD_FORMS)

@@ -145,19 +145,24 @@ class Acquisition:
     @classmethod
     def surface(cls, vp: xr.DataArray, n_shots: int | tuple[int, int], n_receivers: int | tuple[int, int],
                 source_depth: float = 0.0, receiver_depth: float = 0.0,
-                margin: float = 0.0) -> "Acquisition":
+                margin: float = 0.0, source_margin: float | None = None,
+                receiver_margin: float | None = None) -> "Acquisition":
         """Evenly spread surface survey.
 
         A count spreads the devices along x over ``[x0 + margin, x1 - margin]``
         (in 3-D on the line through the middle of the y axis); in 3-D a pair
         ``(ny, nx)`` spreads an areal grid over the (y, x) plane within the same
         margin, ordered y-major (device ``iy * nx + ix``). Depths
-        ``source_depth``/``receiver_depth`` (m) are below the model top.
+        ``source_depth``/``receiver_depth`` (m) are below the model top;
+        ``source_margin``/``receiver_margin`` (m) replace ``margin`` for the
+        sources or the receivers alone.
         """
         check_model(vp)
         axes = {d: (float(vp[d].values[0]), float(vp[d].values[-1])) for d in vp.dims}
-        return cls(surface_positions(axes, n_shots, source_depth, margin, "n_shots"),
-                   surface_positions(axes, n_receivers, receiver_depth, margin, "n_receivers"))
+        return cls(surface_positions(axes, n_shots, source_depth, margin if source_margin is None else source_margin,
+                                     "n_shots"),
+                   surface_positions(axes, n_receivers, receiver_depth,
+                                     margin if receiver_margin is None else receiver_margin, "n_receivers"))
 
     def check_inside(self, vp: xr.DataArray) -> None:
         """Raise ``ValueError`` if the positions do not match the model's

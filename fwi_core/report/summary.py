@@ -38,6 +38,21 @@ def compute_seconds(run_dir: str) -> float:
     return total
 
 
+def progress_message(per_band: Sequence[int], b: int, i: int, spent_s: float, counted: int,
+                     pace_s: float | None = None) -> str:
+    """Where a run stands after iteration ``i`` of band ``b`` (0-based):
+    band b/B, iteration i/I, iterations of the run done, and an estimate of
+    the compute left. ``per_band``: iterations of every band of the run;
+    ``spent_s``: compute seconds of the last ``counted`` iterations;
+    ``pace_s``: seconds per iteration to extrapolate with (default
+    ``spent_s / counted``)."""
+    total, done = int(sum(per_band)), int(sum(per_band[:b])) + i + 1
+    pace = pace_s if pace_s is not None else spent_s / max(counted, 1)
+    return (f"progress: band {b + 1}/{len(per_band)}, iteration {i + 1}/{per_band[b]}; "
+            f"{done}/{total} iterations of the run; {spent_s:.1f} s for {counted} of them, "
+            f"about {pace * (total - done):.0f} s of compute left")
+
+
 def misfit_decreased_per_band(history: Sequence[dict]) -> dict[int, bool]:
     out = {}
     for b in sorted({h["band"] for h in history}):

@@ -25,14 +25,15 @@ def from_config(acq: dict | None, vp: xr.DataArray, segy: tsegy.Gathers | None =
         out = segy_acquisition(segy, vp)
     else:
         axes = {d: (float(vp[d].values[0]), float(vp[d].values[-1])) for d in vp.dims}
-        src = surface_positions(axes, acq["n_shots"], acq["source_depth"], name="n_shots") if "n_shots" in acq \
+        src = surface_positions(axes, acq["n_shots"], acq["source_depth"], acq.get("source_margin", 0.0),
+                                "n_shots") if "n_shots" in acq \
             else np.asarray(acq["sources"], np.float64)
         if "spread" in acq:
             out = Acquisition.per_shot(src, moving_spread(src, acq["spread"], axes["z"][0] + acq["receiver_depth"],
                                                           axes["x"]))
         elif "n_receivers" in acq:
             out = Acquisition(src, surface_positions(axes, acq["n_receivers"], acq["receiver_depth"],
-                                                     name="n_receivers"))
+                                                     acq.get("receiver_margin", 0.0), "n_receivers"))
         else:
             out = Acquisition(src, np.asarray(acq["receivers"], np.float64))
     out.check_inside(vp)

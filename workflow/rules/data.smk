@@ -8,6 +8,8 @@ rule true_model:
         directory(f"{D}/true_model.zarr"),
     params:
         spec=spec(source=CFG.get("true_model"), file=fwicfg.source_fingerprint(CFG.get("true_model"), PROJECT)),
+    resources:
+        **cluster("true_model"),
     log:
         f"{R}/logs/data/{KEY}/true_model.log",
     script:
@@ -22,6 +24,8 @@ rule initial_model:
     params:
         spec=lambda w: spec(source=run_cfg(w.run)["initial"], bounds=run_cfg(w.run)["bounds"],
                             file=fwicfg.source_fingerprint(run_cfg(w.run)["initial"], PROJECT)),
+    resources:
+        **cluster("initial_model"),
     log:
         f"{R}/logs/{{run}}/initial_model.log",
     script:
@@ -37,6 +41,8 @@ rule acquisition:
         # without an acquisition block, the geometry of the SEG-Y headers (and their fingerprint)
         spec=spec(acquisition=CFG["acquisition"]) if "acquisition" in CFG else
         spec(acquisition=None, observed=CFG["observed"], file=fwicfg.observed_fingerprint(CFG, PROJECT)),
+    resources:
+        **cluster("acquisition"),
     log:
         f"{R}/logs/data/{KEY}/acquisition.log",
     script:
@@ -53,6 +59,8 @@ rule wavelet:
                   lowest_band=fwicfg.lowest_band(CFG) if CFG["wavelet"]["delay"] is None else None,
                   **({"file": fwicfg.file_fingerprint(fwicfg.resolve_path(CFG["wavelet"]["path"], PROJECT))}
                      if CFG["wavelet"]["type"] == "file" else {})),
+    resources:
+        **cluster("wavelet"),
     log:
         f"{R}/logs/data/{KEY}/wavelet.log",
     script:
@@ -70,7 +78,9 @@ rule observed:
         # the store's fingerprint: rewriting it reruns this job and what was built from it
         spec=spec(observed=CFG["observed"], simulation=CFG["simulation"],
                   file=fwicfg.observed_fingerprint(CFG, PROJECT)),
-    threads: _CORES
+    threads: WHOLE_THREADS
+    resources:
+        **cluster("observed"),
     log:
         f"{R}/logs/data/{KEY}/observed.log",
     script:
@@ -92,6 +102,8 @@ rule band_data:
                             **({"estimate": CFG["wavelet"]["estimate"]} if ESTIMATE else {})),
         start=lambda w: model_in(w.run, w.b, 0) if ESTIMATE else None,
         acq=f"{D}/acquisition.zarr",
+    resources:
+        **cluster("band_data"),
     log:
         f"{R}/logs/{{run}}/band{{b}}/data.log",
     script:

@@ -15,6 +15,8 @@ rule shot_gradient:
         spec=lambda w: spec(misfit=run_cfg(w.run)["misfit"], simulation=CFG["simulation"],
                             vmax=run_cfg(w.run)["bounds"][1], **conditioning_cfg(w.run, w.b)),
     threads: THREADS
+    resources:
+        **cluster("shot_gradient"),
     log:
         f"{R}/logs/{{run}}/band{{b}}/iter{{i}}/grad_{{s0}}-{{s1}}.log",
     script:
@@ -30,6 +32,8 @@ rule gradient_sum:
         directory(f"{R}/{{run}}/band{{b}}/iter{{i}}/gradient.zarr"),
     params:
         spec=lambda w: spec(precondition=run_cfg(w.run)["precondition"], fmax=band_cfg(w.run, w.b)["fmax"]),
+    resources:
+        **cluster("gradient_sum"),
     log:
         f"{R}/logs/{{run}}/band{{b}}/iter{{i}}/gradient.log",
     script:

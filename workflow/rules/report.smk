@@ -9,6 +9,8 @@ rule final_model:
         directory(f"{R}/{{run}}/final_model.zarr"),
     params:
         model=lambda w: last_model(w.run),
+    resources:
+        **cluster("final_model"),
     log:
         f"{R}/logs/{{run}}/final_model.log",
     script:
@@ -50,6 +52,8 @@ rule report_run:
         # the run's resolved config (defaults filled in, its overrides merged), for the report
         config=lambda w: {**{k: v for k, v in CFG.items() if k not in ("runs", "inversion", "execution")},
                           "inversion": run_cfg(w.run)},
+    resources:
+        **cluster("report_run"),
     log:
         f"{R}/logs/{{run}}/report.log",
     script:
@@ -63,6 +67,8 @@ rule compare:
     output:
         table=report(f"{COMPARISON}.csv", category="comparison", caption="../report/comparison.rst"),
         plot=report(f"{COMPARISON}.png", category="comparison", caption="../report/comparison.rst"),
+    resources:
+        **cluster("compare"),
     log:
         f"{R}/logs/{fwicfg.comparison_name(RUNS)}.log",
     script:
@@ -81,6 +87,9 @@ rule export:
             {f"band{b}_iter{i}_{k}": store(w.run, b, i, k) for b, i in iterations(w.run) for k in ("model", "gradient")}
             if CFG["export"]["iterations"] else {}),
         band=lambda w: f"{R}/{w.run}/band{len(run_cfg(w.run)['bands']) - 1}/data.zarr",
+    threads: WHOLE_THREADS
+    resources:
+        **cluster("export"),
     log:
         f"{R}/logs/{{run}}/export.log",
     script:

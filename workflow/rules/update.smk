@@ -12,6 +12,8 @@ rule direction:
         directory(f"{R}/{{run}}/band{{b}}/iter{{i}}/direction.zarr"),
     params:
         spec=lambda w: spec(optimizer=run_cfg(w.run)["optimizer"], line_search=run_cfg(w.run)["line_search"]),
+    resources:
+        **cluster("direction"),
     log:
         f"{R}/logs/{{run}}/band{{b}}/iter{{i}}/direction.log",
     script:
@@ -30,6 +32,8 @@ rule trial:
         spec=lambda w: spec(misfit=run_cfg(w.run)["misfit"], bounds=run_cfg(w.run)["bounds"],
                             simulation=CFG["simulation"], **conditioning_cfg(w.run, w.b)),
     threads: THREADS
+    resources:
+        **cluster("trial"),
     log:
         f"{R}/logs/{{run}}/band{{b}}/iter{{i}}/trial_{{s0}}-{{s1}}.log",
     script:
@@ -45,6 +49,9 @@ rule update:
         directory(f"{R}/{{run}}/band{{b}}/iter{{i}}/model.zarr"),
     params:
         spec=lambda w: spec(line_search=run_cfg(w.run)["line_search"], bounds=run_cfg(w.run)["bounds"]),
+        iterations=lambda w: [int(band["iterations"]) for band in run_cfg(w.run)["bands"]],
+    resources:
+        **cluster("update"),
     log:
         f"{R}/logs/{{run}}/band{{b}}/iter{{i}}/update.log",
     script:

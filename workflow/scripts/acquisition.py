@@ -5,7 +5,7 @@ from fwi_core.survey import acquisitions
 from fwi_core.traces import segy
 
 job = Job(snakemake, "acquisition")
-cfg, obs = job.spec["acquisition"], job.spec["observed"]
+cfg, obs = job.spec["acquisition"], job.spec.get("observed")   # observed: only without the block
 vp = artifacts.read(snakemake.input.grid, "vp")
 g = None
 if cfg is None:   # the geometry of the SEG-Y trace headers

@@ -2,7 +2,7 @@ import time
 from pathlib import Path
 
 from _common import Job, acquisition, band_data
-from fwi_core import artifacts, inversion
+from fwi_core import artifacts, inversion, report
 from fwi_core.config import iteration_subdir
 from fwi_core.inversion import conditioning
 
@@ -14,8 +14,8 @@ job.uses_engine(vp.ndim)
 acq = acquisition(snakemake.input.acq)
 fn = inversion.make_misfit(misfit["name"], misfit.get("params"))
 out = Path(snakemake.output[0])
-todo = sum(int(part["band"]["iterations"]) for part in job.spec["bands"])   # iterations in this job
-first, last = job.spec["bands"][0]["b"], job.spec["bands"][-1]["b"]
+per_band = snakemake.params.iterations   # of every band of the run
+first = job.spec["bands"][0]["b"]
 took, t_job = [], time.perf_counter()   # seconds per iteration
 # every store goes into a temporary sibling of the job's directory, renamed into
 # place when all bands are done: the directory is whole or absent
@@ -41,10 +41,8 @@ with artifacts.replacing(out) as tmp:
             (job.log.warning if info["status"] != "armijo" else job.log.info)(info["message"])
             took.append(time.perf_counter() - t_it)
             job.write(vp, here / "model.zarr", shown=final / "model.zarr", iteration_s=round(took[-1], 3), **info)
-            done, spent = len(took), time.perf_counter() - t_job
+            done = len(took)
             pace = sum(took[1:]) / (done - 1) if done > 1 else took[0]   # the first may hold the compilation
-            job.log.info(f"progress: band {b} (this job: bands {first}-{last}), iteration {i + 1}/{band['iterations']}; "
-                         f"{done}/{todo} iterations of this job in {spent:.1f} s, "
-                         f"about {pace * (todo - done):.0f} s left")
+            job.log.info(report.progress_message(per_band, b, i, time.perf_counter() - t_job, done, pace))
             step_scale, reset = info["step_scale"], info["reset"]
 job.log.info(f"wrote {out}")
