@@ -10,7 +10,7 @@ import math
 import os
 from collections.abc import Mapping
 
-from .checks import DATA_COPIES_PER_JOB, acquisition_counts, n_steps, run_dt
+from .checks import DATA_COPIES_PER_JOB, n_steps, run_dt, survey_counts
 from .plan import FORWARDS_PER_SHOT, JOB_START_SECONDS, band_cost_factor, run_grid, shot_seconds
 
 #: Peak memory (MB) of a job that holds (almost) nothing: the interpreter,
@@ -78,7 +78,7 @@ def job_resources(cfg: dict, plan: dict, base_dir=None, whole_job_threads: int |
     if info is None:  # no model known before the jobs run: generous fixed requests
         return {r: {"cpus_per_task": c, "mem_mb": 4000, "runtime": 60} for r, c in cpus.items()}
     shape, spacing = tuple(info["shape"]), tuple(info["spacing"])
-    n_shots, n_rec = acquisition_counts(cfg["acquisition"])
+    n_shots, n_rec = survey_counts(cfg, base_dir, len(shape))   # the acquisition block's, or the SEG-Y headers'
     pml = int(sim["pml_width"])
     dt = run_dt(cfg, info)
     nt = n_steps(float(sim["t_max"]), dt)
