@@ -173,8 +173,13 @@ def outside(positions: np.ndarray, lo: Sequence[float], hi: Sequence[float], ato
     ``[lo, hi]`` per axis by more than ``atol`` (m; and a relative 1e-9)."""
     p = np.asarray(positions, np.float64).reshape(-1, len(lo))
     lo, hi = np.asarray(lo, np.float64), np.asarray(hi, np.float64)
-    tol = 1e-9 * max(float(np.abs(np.r_[lo, hi]).max()), 1.0) + float(atol)
+    tol = _tolerance(lo, hi, atol)
     return np.any((p < lo - tol) | (p > hi + tol), axis=-1)
+
+
+def _tolerance(lo: np.ndarray, hi: np.ndarray, atol: float) -> float:
+    """``atol`` (m) and a relative 1e-9 of the model's extent: how far outside is still on the edge."""
+    return 1e-9 * max(float(np.abs(np.r_[lo, hi]).max()), 1.0) + float(atol)
 
 
 def snap(positions: np.ndarray, lo: Sequence[float], hi: Sequence[float], atol: float) -> np.ndarray:
@@ -184,8 +189,9 @@ def snap(positions: np.ndarray, lo: Sequence[float], hi: Sequence[float], atol: 
     by :func:`outside`)."""
     p = np.array(positions, np.float64)
     lo, hi = np.asarray(lo, np.float64), np.asarray(hi, np.float64)
-    near_lo = (p < lo) & (p >= lo - atol)
-    near_hi = (p > hi) & (p <= hi + atol)
+    tol = _tolerance(lo, hi, atol)
+    near_lo = (p < lo) & (p >= lo - tol)
+    near_hi = (p > hi) & (p <= hi + tol)
     return np.where(near_lo, lo, np.where(near_hi, hi, p))
 
 

@@ -119,7 +119,7 @@ def test_per_shot_spreads_round_trip_through_segy(tmp_path):
     assert np.all(d.values[~acq.mask] == 0.0)          # a masked receiver records nothing
     ss.write_gathers(d, tmp_path / "shots", acq=acq, **FIELD)
     g = ts.read_geometry(str(tmp_path / "shots" / "shot_*.sgy"), 2, FIELD)
-    back = ss.acquisition(g)
+    back = fwi.Acquisition.from_segy(g, vp)
     np.testing.assert_array_equal(back.mask, acq.mask)
     np.testing.assert_allclose(back.sources, acq.sources, atol=0.01)
     np.testing.assert_allclose(back.receivers[acq.mask], acq.receivers[acq.mask], atol=0.01)
@@ -275,3 +275,25 @@ def test_data_go_back_out_with_the_headers_they_came_in_with(tmp_path):
     assert after.dt == pytest.approx(0.002) and after.ns == 120
     with segyio.open(tmp_path / "r.sgy", ignore_geometry=True) as f:
         np.testing.assert_array_equal(f.trace.raw[:], res.values[g.mask])
+
+
+def test_positions_within_the_headers_precision_of_an_edge_are_put_on_it(tmp_path):
+    """Coordinates in decimetres (scalar -10): a receiver one decimetre beyond
+    the model's last x is on the edge (Acquisition.from_segy puts it there);
+    one 5 m beyond is refused, by name and by the engine."""
+    vp = fwi.as_model(np.full((10, 301), 2000.0, np.float32), 10.0)          # x in [0, 3000] m
+    gx = (1000 + 100 * np.arange(6)) * 10
+    gx[2] = 30001                                                            # 3000.1 m
+    _raw(tmp_path / "a.sgy", hdr={81: gx})
+    g = ts.read_geometry(tmp_path / "a.sgy", 2)
+    assert g.table.resolution == pytest.approx(0.1)
+    assert not ts.geometry_errors(g, [0.0, 0.0], [90.0, 3000.0])
+    acq = fwi.Acquisition.from_segy(g, vp)
+    assert acq.receivers[0, 2, 1] == 3000.0
+    acq.check_inside(vp)
+    gx[2] = 30050                                                            # 3005 m
+    _raw(tmp_path / "b.sgy", hdr={81: gx})
+    g = ts.read_geometry(tmp_path / "b.sgy", 2)
+    assert any("b.sgy trace 3" in e for e in ts.geometry_errors(g, [0.0, 0.0], [90.0, 3000.0]))
+    with pytest.raises(ValueError, match="outside the model"):
+        fwi.Acquisition.from_segy(g, vp).check_inside(vp)

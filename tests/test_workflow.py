@@ -12,6 +12,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 SMK = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile")]
 CONFIGS = sorted((ROOT / "config").glob("*.yaml"))
+
+
 def _skip_without_input(cfg: Path) -> None:
     """The SEG-Y example configs read shot files that `python
     benchmarks/segy_example.py make` writes (from ../shared/data, minutes of

@@ -78,7 +78,7 @@ def job_resources(cfg: dict, plan: dict, base_dir=None, whole_job_threads: int |
     if info is None:  # no model known before the jobs run: generous fixed requests
         return {r: {"cpus_per_task": c, "mem_mb": 4000, "runtime": 60} for r, c in cpus.items()}
     shape, spacing = tuple(info["shape"]), tuple(info["spacing"])
-    n_shots, n_rec = survey_counts(cfg, base_dir, len(shape))
+    n_shots, n_rec = survey_counts(cfg, base_dir, len(shape))   # the acquisition block's, or the SEG-Y headers'
     pml = int(sim["pml_width"])
     dt = run_dt(cfg, info)
     nt = n_steps(float(sim["t_max"]), dt)

@@ -18,7 +18,7 @@ from typing import Sequence
 import numpy as np
 import xarray as xr
 
-from ..geometry import surface_positions
+from ..geometry import snap, surface_positions
 from .grid import DIMS, HALO, Layout, check_model
 
 #: Half-width (cells) of the windowed sinc, and its Kaiser shape for that radius.
@@ -105,6 +105,24 @@ class Acquisition:
         rec = np.stack([np.concatenate([r, np.repeat(r[-1:], n - r.shape[0], axis=0)]) for r in sets])
         mask = np.arange(n)[None, :] < np.array([r.shape[0] for r in sets])[:, None]
         return cls(src, rec, mask)
+
+    @classmethod
+    def from_segy(cls, gathers, vp: xr.DataArray | None = None) -> "Acquisition":
+        """The geometry of SEG-Y shot gathers
+        (:func:`fwi_core.traces.segy.read_geometry`: positions from the trace
+        headers, shots with their own receiver counts padded and masked).
+        With the model ``vp``, positions outside it by no more than the
+        headers' precision (their coordinate and elevation scalars,
+        ``gathers.table.resolution`` m) are put on its edge
+        (:func:`fwi_core.geometry.snap`); anything farther stays and is
+        refused by :meth:`check_inside`."""
+        src, rec = gathers.sources, gathers.receivers
+        if vp is not None:
+            lo = [float(vp[d].values[0]) for d in vp.dims]
+            hi = [float(vp[d].values[-1]) for d in vp.dims]
+            tol = float(gathers.table.resolution)
+            src, rec = snap(src, lo, hi, tol), snap(rec, lo, hi, tol)
+        return cls(src, rec, gathers.mask)
 
     @property
     def n_shots(self) -> int:

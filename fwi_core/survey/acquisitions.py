@@ -10,7 +10,6 @@ import xarray as xr
 from ..engine.acquisition import Acquisition
 from ..geometry import moving_spread, surface_positions
 from ..traces import segy as tsegy
-from .segy import acquisition as segy_acquisition
 
 
 def from_config(acq: dict | None, vp: xr.DataArray, segy: tsegy.Gathers | None = None) -> Acquisition:
@@ -22,7 +21,7 @@ def from_config(acq: dict | None, vp: xr.DataArray, segy: tsegy.Gathers | None =
     if acq is None:
         if segy is None:
             raise ValueError("acquisition: give the acquisition block or the SEG-Y geometry")
-        out = segy_acquisition(segy, vp)
+        out = Acquisition.from_segy(segy, vp)
     else:
         axes = {d: (float(vp[d].values[0]), float(vp[d].values[-1])) for d in vp.dims}
         src = surface_positions(axes, acq["n_shots"], acq["source_depth"], acq.get("source_margin", 0.0),

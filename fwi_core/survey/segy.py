@@ -4,8 +4,9 @@ SEG-Y (through segyio) or plain binary with a JSON sidecar.
 
 In (:mod:`fwi_core.traces.segy` reads the headers and groups the shots):
 
-- :func:`acquisition`: an :class:`~fwi_core.engine.acquisition.Acquisition`
-  from the headers, receiver sets of each shot's own size padded and masked;
+- :meth:`fwi_core.Acquisition.from_segy` (the engine's) makes the
+  acquisition of the headers, receiver sets of each shot's own size padded
+  and masked; :func:`check_counts` checks gathers against another one;
 - :func:`observed`: the samples as ``(shot, receiver, time)`` on the
   modelling time axis (:func:`fwi_core.artifacts.conform_observed`: checks,
   anti-aliased resampling), dead traces masked, every trace's header kept
@@ -37,7 +38,7 @@ import xarray as xr
 
 from .. import artifacts
 from ..engine.acquisition import Acquisition
-from ..geometry import field_to_model, model_to_field, snap
+from ..geometry import field_to_model, model_to_field
 from ..traces import segy as tsegy
 
 #: SEG-Y coordinate and elevation scalar the writers use: -100, centimetres.
@@ -47,20 +48,6 @@ HEADERS_VAR = "segy_headers"
 
 
 # ----------------------------------------------------------------------------- in
-def acquisition(g: tsegy.Gathers, vp: xr.DataArray | None = None) -> Acquisition:
-    """The geometry of SEG-Y gathers (:func:`fwi_core.traces.segy.read_geometry`):
-    sources ``(n_shots, d)``, receivers padded to the largest shot, the
-    padding masked. With the model ``vp``, positions outside it by no more
-    than the headers' precision (their coordinate and elevation scalars)
-    are put on its edge (:func:`fwi_core.geometry.snap`)."""
-    if vp is None:
-        return Acquisition(g.sources, g.receivers, g.mask)
-    lo = [float(vp[d].values[0]) for d in vp.dims]
-    hi = [float(vp[d].values[-1]) for d in vp.dims]
-    tol = g.table.resolution
-    return Acquisition(snap(g.sources, lo, hi, tol), snap(g.receivers, lo, hi, tol), g.mask)
-
-
 def check_counts(g: tsegy.Gathers, acq: Acquisition, where: str = "observed.path") -> None:
     """The SEG-Y gathers against the run's acquisition: the same number of
     shots, receiver slots and receivers in every shot; ``ValueError`` naming
