@@ -215,16 +215,19 @@ def _d1(v, k, c):
 
 @njit(inline="always", **_OPTS)
 def _update_range(U, P, S, i, q0, n, NX, c2x, c2y, c2z,
-                  zt, PZ, ZZ, zp, azi, bzi, c1z, yt, PYi, ZYi, AY, BY, yq0, c1y, tt, T):
+                  zt, DZ, ZZ, zp, azi, bzi, yt, DYi, ZYi, AY, BY, yq0):
     """``P = 2u - P + s (Dxx + Dyy + Dzz) u`` in place on the flat cells
     ``[q0, q0 + n)`` of plane i (``U, P, S``: ``(NZ, NY * NX)`` views; one
     view of P's row for reading and writing, as LLVM's run-time alias check
-    fails on two views of one row), plus the z CPML terms if ``zt`` (compact
-    plane ``zp`` of ``PZ, ZZ`` holds plane i; ``azi, bzi`` its coefficients),
-    the y terms if ``yt`` (``PYi, ZYi`` the compact y arrays of plane i,
-    ``AY, BY`` the per-cell coefficients, ``yq0`` the compact index of q0)
-    and ``T[k]`` if ``tt``. Where a = b = 0 (the stencil radius next to a
-    layer) zeta stays 0 and only ``Da psi`` adds."""
+    fails on two views of one row), plus the z CPML terms if ``zt``
+    (``Dz psi_z`` and zeta_z in the compact plane ``zp`` of ``DZ, ZZ``;
+    ``azi, bzi`` the plane's coefficients) and the y terms if ``yt`` (``DYi,
+    ZYi`` the compact y arrays of plane i, ``AY, BY`` the per-cell
+    coefficients, ``yq0`` the compact index of q0). Where a = b = 0 (the
+    stencil radius next to a layer) zeta stays 0 and only ``Da psi`` adds.
+    The derivatives of psi come precomputed (:func:`_dz_pass`,
+    :func:`_dy_rows`): reading psi at eight neighbours here made the loop
+    too wide for the registers and, with both axes, for LLVM's alias checks."""
     two = U.dtype.type(2)
     m = U[i, q0 - R:]
     y1m, y1p, y2m, y2p = U[i, q0 - NX:], U[i, q0 + NX:], U[i, q0 - 2 * NX:], U[i, q0 + 2 * NX:]
@@ -232,11 +235,8 @@ def _update_range(U, P, S, i, q0, n, NX, c2x, c2y, c2z,
     z1m, z1p, z2m, z2p = U[i - 1, q0:], U[i + 1, q0:], U[i - 2, q0:], U[i + 2, q0:]
     z3m, z3p, z4m, z4p = U[i - 3, q0:], U[i + 3, q0:], U[i - 4, q0:], U[i + 4, q0:]
     p, sr = P[i, q0:], S[i, q0:]
-    pz1m, pz1p, pz2m, pz2p = PZ[zp - 1, q0:], PZ[zp + 1, q0:], PZ[zp - 2, q0:], PZ[zp + 2, q0:]
-    pz3m, pz3p, pz4m, pz4p = PZ[zp - 3, q0:], PZ[zp + 3, q0:], PZ[zp - 4, q0:], PZ[zp + 4, q0:]
-    zzr = ZZ[zp, q0:]
-    py = _shifted(PYi, yq0, NX)
-    zyr, ayr, byr = ZYi[yq0:], AY[yq0:], BY[yq0:]
+    dzr, zzr = DZ[zp, q0:], ZZ[zp, q0:]
+    dyr, zyr, ayr, byr = DYi[yq0:], ZYi[yq0:], AY[yq0:], BY[yq0:]
     c0 = c2x[0] + c2y[0] + c2z[0]
     for k in range(n):
         q = k + R
@@ -248,37 +248,25 @@ def _update_range(U, P, S, i, q0, n, NX, c2x, c2y, c2z,
                + c2z[3] * (z3p[k] + z3m[k]) + c2z[4] * (z4p[k] + z4m[k]))
         lap = c0 * m[q] + dxx + dyy + dzz
         if zt:
-            dpz = (c1z[1] * (pz1p[k] - pz1m[k]) + c1z[2] * (pz2p[k] - pz2m[k])
-                   + c1z[3] * (pz3p[k] - pz3m[k]) + c1z[4] * (pz4p[k] - pz4m[k]))
+            dpz = dzr[k]
             zz = bzi * zzr[k] + azi * (c2z[0] * m[q] + dzz + dpz)
             zzr[k] = zz
             lap += dpz + zz
         if yt:
-            dpy = _d1(py, k, c1y)
+            dpy = dyr[k]
             zy = byr[k] * zyr[k] + ayr[k] * (c2y[0] * m[q] + dyy + dpy)
             zyr[k] = zy
             lap += dpy + zy
-        if tt:
-            lap += T[k]
         p[k] = two * m[q] - p[k] + sr[k] * lap
 
 
 @njit(inline="always", **_OPTS)
-def _y_terms(U, PYi, ZYi, AY, BY, i, q0, n, NX, yq0, c2y, c1y, T):
-    """``T = Dy psi_y + zeta_y`` with zeta_y advanced, on the flat cells
-    ``[q0, q0 + n)`` of plane i (the y terms of the cells that also take z
-    terms: in one loop with those, too many arrays for LLVM's alias checks)."""
-    u = _shifted(U[i], q0, NX)
-    m = U[i, q0:]
-    py = _shifted(PYi, yq0, NX)
-    zyr, ayr, byr = ZYi[yq0:], AY[yq0:], BY[yq0:]
+def _dy_rows(PYi, DYi, pq0, n, NX, c1y):
+    """``DYi = Dy psi_y`` on ``n`` flat cells of a compact y plane from ``pq0``."""
+    pv = _shifted(PYi, pq0, NX)
+    dr = DYi[pq0:]
     for k in range(n):
-        dpy = _d1(py, k, c1y)
-        dyy = (c2y[0] * m[k] + c2y[1] * (u[1][k] + u[0][k]) + c2y[2] * (u[3][k] + u[2][k])
-               + c2y[3] * (u[5][k] + u[4][k]) + c2y[4] * (u[7][k] + u[6][k]))
-        zy = byr[k] * zyr[k] + ayr[k] * (dyy + dpy)
-        zyr[k] = zy
-        T[k] = dpy + zy
+        dr[k] = _d1(pv, k, c1y)
 
 
 @njit(inline="always", **_OPTS)
@@ -331,18 +319,29 @@ def _psi_z_pass(U, PZ, az, bz, c1z, zplanes, zlo, zhi, q0, n):
         restore_fp(fp)
 
 
-#: Cells of the scratch that carries the y terms of a corner range (per z plane).
-CHUNK = 4096
+@njit(parallel=True, **_OPTS)
+def _dz_pass(PZ, DZ, c1z, zbands, zlo, zhi, q0, n):
+    """``DZ = Dz psi_z`` on the planes ``zbands`` that take z terms (after
+    :func:`_psi_z_pass`: it reads psi_z at neighbouring planes)."""
+    for t in prange(zbands.shape[0]):
+        i = zbands[t]
+        zp = i if i < zlo else i - zhi + zlo
+        p1m, p1p, p2m, p2p = PZ[zp - 1, q0:], PZ[zp + 1, q0:], PZ[zp - 2, q0:], PZ[zp + 2, q0:]
+        p3m, p3p, p4m, p4p = PZ[zp - 3, q0:], PZ[zp + 3, q0:], PZ[zp - 4, q0:], PZ[zp + 4, q0:]
+        dr = DZ[zp, q0:]
+        for k in range(n):
+            dr[k] = (c1z[1] * (p1p[k] - p1m[k]) + c1z[2] * (p2p[k] - p2m[k])
+                     + c1z[3] * (p3p[k] - p3m[k]) + c1z[4] * (p4p[k] - p4m[k]))
 
 
 @njit(parallel=True, **_OPTS)
-def forward_step(u, um, op, aux, tmp):
+def forward_step(u, um, op, aux):
     """One step in place: ``um`` (u^{n-1}) is overwritten with u^{n+1} from
-    ``u`` (u^n). ``tmp``: scratch ``(NZ, CHUNK)``. The halo of ``s`` is zero
+    ``u`` (u^n); ``aux`` = :func:`cpml_fields`. The halo of ``s`` is zero
     (:func:`pack`), so the update leaves the halo cells a flat range covers
     at zero."""
-    s, c2x, c2y, c2z, c1x, c1y, c1z, ax, bx, ay, by, az, bz, b, fs, AY, BY, AXS, BXS, zplanes = op
-    psx, psy, psz, zex, zey, zez = aux
+    s, c2x, c2y, c2z, c1x, c1y, c1z, ax, bx, ay, by, az, bz, b, fs, AY, BY, AXS, BXS, zplanes, zbands = op
+    psx, psy, psz, zex, zey, zez, dy, dz = aux
     fz, ze, ys, ye, xs, xe = b[0], b[1], b[2], b[3], b[4], b[5]
     zc0, zc1, yc0, yc1 = b[6], b[7], b[8], b[9]
     zlo, zhi, ylo, yhi, xhi, xw = b[12], b[13], b[14], b[15], b[17], b[18]
@@ -351,42 +350,44 @@ def forward_step(u, um, op, aux, tmp):
     if fs:
         mirror_surface(u, fz)
     U, P, S = u.reshape((NZ, NY * NX)), um.reshape((NZ, NY * NX)), s.reshape((NZ, NY * NX))
-    PZ, ZZ = psz.reshape((psz.shape[0], NY * NX)), zez.reshape((zez.shape[0], NY * NX))
-    PY, ZY = psy.reshape((NZ, psy.shape[1] * NX)), zey.reshape((NZ, zey.shape[1] * NX))
+    PZ, ZZ, DZ = psz.reshape((psz.shape[0], NY * NX)), zez.reshape((zez.shape[0], NY * NX)), dz.reshape((dz.shape[0], NY * NX))
+    PY, ZY, DY = psy.reshape((NZ, psy.shape[1] * NX)), zey.reshape((NZ, zey.shape[1] * NX)), dy.reshape((NZ, dy.shape[1] * NX))
     q0, nfl = ys * NX + xs, (ye - ys - 1) * NX + (xe - xs)
     if zplanes.shape[0]:
         _psi_z_pass(U, PZ, az, bz, c1z, zplanes, zlo, zhi, q0, nfl)
+    if zbands.shape[0]:
+        _dz_pass(PZ, DZ, c1z, zbands, zlo, zhi, q0, nfl)
     ydel = (yhi - ylo) * NX                    # compact y index = flat index - ydel in the upper block
     for i in prange(fz, ze):
         fp = flush_denormals()
         zt = i < zc0 or i >= zc1
         zp = (i if i < zlo else i - zhi + zlo) if zt else R
         azi, bzi = az[i], bz[i]
-        PYi, ZYi, T = PY[i], ZY[i], tmp[i]
-        # psi_y on the y layer's rows (read at neighbouring rows by the update)
+        PYi, ZYi, DYi = PY[i], ZY[i], DY[i]
+        # psi_y on the y layer's rows, then its derivative on the y bands
         for (r0, r1, d) in ((ys, yl0, 0), (yl1, ye, ydel)):
             if r1 > r0:
                 _psi_y(U, PYi, AY, BY, i, r0 * NX + xs, (r1 - r0 - 1) * NX + (xe - xs), NX, r0 * NX + xs - d, c1y)
+        for (r0, r1, d) in ((ys, yc0, 0), (yc1, ye, ydel)):
+            if r1 > r0:
+                _dy_rows(PYi, DYi, r0 * NX + xs - d, (r1 - r0 - 1) * NX + (xe - xs), NX, c1y)
         # the update on the y bands and between them
         for (r0, r1, yt, d) in ((ys, yc0, True, 0), (yc0, yc1, False, 0), (yc1, ye, True, ydel)):
             if r1 > r0:
                 a0, nn = r0 * NX + xs, (r1 - r0 - 1) * NX + (xe - xs)
-                yq = a0 - d if yt else 4 * NX
-                if zt and yt:       # corners: the y terms through the scratch
-                    for c in range(0, nn, CHUNK):
-                        nc = min(CHUNK, nn - c)
-                        _y_terms(U, PYi, ZYi, AY, BY, i, a0 + c, nc, NX, yq + c, c2y, c1y, T)
-                        _update_range(U, P, S, i, a0 + c, nc, NX, c2x, c2y, c2z, True, PZ, ZZ, zp, azi, bzi,
-                                      c1z, False, PYi, ZYi, AY, BY, yq, c1y, True, T)
+                yq = a0 - d if yt else 0
+                if zt and yt:
+                    _update_range(U, P, S, i, a0, nn, NX, c2x, c2y, c2z, True, DZ, ZZ, zp, azi, bzi,
+                                  True, DYi, ZYi, AY, BY, yq)
                 elif zt:
-                    _update_range(U, P, S, i, a0, nn, NX, c2x, c2y, c2z, True, PZ, ZZ, zp, azi, bzi,
-                                  c1z, False, PYi, ZYi, AY, BY, yq, c1y, False, T)
+                    _update_range(U, P, S, i, a0, nn, NX, c2x, c2y, c2z, True, DZ, ZZ, zp, azi, bzi,
+                                  False, DYi, ZYi, AY, BY, yq)
                 elif yt:
-                    _update_range(U, P, S, i, a0, nn, NX, c2x, c2y, c2z, False, PZ, ZZ, zp, azi, bzi,
-                                  c1z, True, PYi, ZYi, AY, BY, yq, c1y, False, T)
+                    _update_range(U, P, S, i, a0, nn, NX, c2x, c2y, c2z, False, DZ, ZZ, zp, azi, bzi,
+                                  True, DYi, ZYi, AY, BY, yq)
                 else:
-                    _update_range(U, P, S, i, a0, nn, NX, c2x, c2y, c2z, False, PZ, ZZ, zp, azi, bzi,
-                                  c1z, False, PYi, ZYi, AY, BY, yq, c1y, False, T)
+                    _update_range(U, P, S, i, a0, nn, NX, c2x, c2y, c2z, False, DZ, ZZ, zp, azi, bzi,
+                                  False, DYi, ZYi, AY, BY, yq)
         if xw:
             _x_seams(U, P, S, psx, zex, AXS, BXS, c2x, c1x, i, ys, ye + 1, NX, xhi)
         restore_fp(fp)
@@ -523,7 +524,7 @@ def adjoint_step(w, wp, t, u, g, image, op, adj_aux):
     caller's), built plane by plane in the thread's row of the scratch ``t``
     (:func:`adjoint_fields`). With ``image``, ``g += u Q`` (``u`` = u^n): the
     whole imaging condition, as in cpu2d.adjoint_step."""
-    s, c2x, c2y, c2z, c1x, c1y, c1z, ax, bx, ay, by, az, bz, b, fs, AY, BY, AXS, BXS, zplanes = op
+    s, c2x, c2y, c2z, c1x, c1y, c1z, ax, bx, ay, by, az, bz, b, fs, AY, BY, AXS, BXS, zplanes, zbands = op
     zx, zy, zz, px, py, pz = adj_aux
     fz, ze, ys, ye, xs, xe = b[0], b[1], b[2], b[3], b[4], b[5]
     zc0, zc1, yc0, yc1 = b[6], b[7], b[8], b[9]
@@ -797,13 +798,15 @@ def pack(s, coefs, cpml, bounds, free_surface: bool) -> tuple:
     cols = np.r_[xhi:NX, 0:xlo]
     AXS, BXS = (np.ascontiguousarray(c[cols]) for c in (ax, bx))
     zplanes = np.flatnonzero(az != 0).astype(np.int64)
+    fz, ze, zc0, zc1 = (int(bounds[k]) for k in (0, 1, 6, 7))
+    zbands = np.r_[fz:zc0, zc1:ze].astype(np.int64)
     NZ = len(az)
     s3 = s.reshape(NZ, NY, NX)
     s3[:HALO] = s3[NZ - HALO:] = 0          # a zero halo keeps the halo cells the updates cover at zero
     s3[:, :HALO] = s3[:, NY - HALO:] = 0
     s3[:, :, :HALO] = s3[:, :, NX - HALO:] = 0
     return (s, c2x, c2y, c2z, c1x, c1y, c1z, ax, bx, ay, by, az, bz, bounds, bool(free_surface),
-            AY, BY, AXS, BXS, zplanes)
+            AY, BY, AXS, BXS, zplanes, zbands)
 
 
 def fields(layout, dtype, n: int) -> tuple:
@@ -813,11 +816,10 @@ def fields(layout, dtype, n: int) -> tuple:
 
 def cpml_fields(layout, dtype) -> tuple:
     """Forward CPML memory ``(psi_x, psi_y, psi_z, zeta_x, zeta_y, zeta_z)``,
-    zero, in the compact layout of the forward step, and its scratch rows
-    ``(NZ, CHUNK)``."""
+    zero, in the compact layout of the forward step, and the scratch of
+    the derivatives of psi_y and psi_z (same layouts as psi)."""
     shx, shy, shz = _compact_shapes(layout)
-    return tuple(np.zeros(sh, dtype=dtype) for sh in (shx, shy, shz, shx, shy, shz)) + (
-        np.zeros((layout.shape[0], CHUNK), dtype=dtype),)
+    return tuple(np.zeros(sh, dtype=dtype) for sh in (shx, shy, shz, shx, shy, shz, shy, shz))
 
 
 def adjoint_fields(layout, dtype, threads: int) -> tuple:
@@ -857,7 +859,7 @@ def _step(n, u, um, out, aux, op, src, wav, rec, syn, record, amp, h, illum, inp
         gather(u, rec[0], rec[1], syn[n])
     if not inplace:
         _copy_flat(out, um.reshape(um.size), False)
-    forward_step(u, out, op, aux[:6], aux[6])
+    forward_step(u, out, op, aux)
     if illum:
         d2_squared(out, u, um, h, b)
     amp[0] = wav[n]
