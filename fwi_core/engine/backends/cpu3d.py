@@ -24,13 +24,13 @@ and its transpose, for ``W = s * adjoint field``:
     W-  = 2 W - W+ + s (Q + R^T r),      and the image g += u^n Q.
 
 The CPML terms act only in the absorbing layer and the stencil radius next
-to it. The update runs in parallel over z planes; each (z, y) row is one
-vectorised loop over x, with the plain update everywhere and the CPML terms
-added where their axis's layer is: z-band planes, y-band rows, x strips.
-Region bounds ``(fz, ze, ys, ye, xs, xe)`` of the computed cells and
-``(zc0, zc1, yc0, yc1, xc0, xc1)`` of the interior core (no CPML term).
-Inner loops index row views that start 4 cells before their range, so every
-index is ``k + const >= 0`` (no wrap-around checks, see cpu2d).
+to it (the "bands"). Steps run in parallel over z planes and update a
+plane's computed cells as one flat range (see the forward step), in place
+over the older time level; the CPML terms are added in the same loop where
+a plane or row is in a z or y band, and in short loops over the x strips.
+The CPML memory lives in compact arrays next to the layers. Region bounds:
+:func:`regions`. Inner loops index views that start before their range,
+so every index is ``k + const >= 0`` (no wrap-around checks, see cpu2d).
 """
 from __future__ import annotations
 
@@ -103,36 +103,9 @@ def restore_fp(old):
     _set_fp_mode(old)
 
 
-# ---------------------------------------------------------------- stencils on row views
-# A row view starts R cells before the first column it serves: value at
-# column x0 + k is m[k + R]. ``_zrows``/``_yrows`` give the 9 rows a z or y
-# stencil reads.
-
-@njit(inline="always", **_OPTS)
-def _zrows(a, i, j, b):
-    return (a[i - 4, j, b:], a[i - 3, j, b:], a[i - 2, j, b:], a[i - 1, j, b:], a[i, j, b:],
-            a[i + 1, j, b:], a[i + 2, j, b:], a[i + 3, j, b:], a[i + 4, j, b:])
-
-
-@njit(inline="always", **_OPTS)
-def _yrows(a, i, j, b):
-    return (a[i, j - 4, b:], a[i, j - 3, b:], a[i, j - 2, b:], a[i, j - 1, b:], a[i, j, b:],
-            a[i, j + 1, b:], a[i, j + 2, b:], a[i, j + 3, b:], a[i, j + 4, b:])
-
-
-@njit(inline="always", **_OPTS)
-def _dd(r, j, c):
-    """Second derivative across the 9 row views ``r`` at index j."""
-    return (c[0] * r[4][j] + c[1] * (r[5][j] + r[3][j]) + c[2] * (r[6][j] + r[2][j])
-            + c[3] * (r[7][j] + r[1][j]) + c[4] * (r[8][j] + r[0][j]))
-
-
-@njit(inline="always", **_OPTS)
-def _d(r, j, c):
-    """First derivative across the 9 row views ``r`` at index j."""
-    return (c[1] * (r[5][j] - r[3][j]) + c[2] * (r[6][j] - r[2][j])
-            + c[3] * (r[7][j] - r[1][j]) + c[4] * (r[8][j] - r[0][j]))
-
+# ---------------------------------------------------------------- stencils along x
+# On a row view m that starts R cells before the first cell it serves
+# (value at cell k is m[k + R]): every index is ``k + const >= 0``.
 
 @njit(inline="always", **_OPTS)
 def _ddx(m, j, c):
@@ -153,29 +126,6 @@ def mirror_surface(a, fz):
         if fz - 1 - k < 0:
             break
         a[fz - 1 - k] = -a[fz - 1 + k]
-
-
-# ---------------------------------------------------------------- forward row pieces
-
-@njit(inline="always", **_OPTS)
-def _lap_row(u, c2x, c2y, c2z, i, j, x0, x1, t):
-    """``t[k] = (Dxx + Dyy + Dzz) u`` at row (i, j), columns x0 + k."""
-    zr = _zrows(u, i, j, x0 - R)
-    yr = _yrows(u, i, j, x0 - R)
-    for k in range(x1 - x0):
-        t[k] = _ddx(zr[4], k + R, c2x) + _dd(yr, k + R, c2y) + _dd(zr, k + R, c2z)
-
-
-@njit(inline="always", **_OPTS)
-def _core_row(u, um, out, s, c2x, c2y, c2z, i, j, x0, x1):
-    """Plain update ``out = 2u - um + s (Dxx + Dyy + Dzz) u`` on row (i, j)."""
-    zr = _zrows(u, i, j, x0 - R)
-    yr = _yrows(u, i, j, x0 - R)
-    p, o, sr = um[i, j, x0:], out[i, j, x0:], s[i, j, x0:]
-    two = u.dtype.type(2)
-    for k in range(x1 - x0):
-        o[k] = two * zr[4][k + R] - p[k] + sr[k] * (
-            _ddx(zr[4], k + R, c2x) + _dd(yr, k + R, c2y) + _dd(zr, k + R, c2z))
 
 
 # ---------------------------------------------------------------- forward step on flat planes
@@ -692,17 +642,23 @@ def boundary_copy(a, rec, b, to_rec):
 
 
 @njit(parallel=True, **_OPTS)
-def _rebuild(u, up, out, s, c2x, c2y, c2z, rec, b):
-    """u^{n-1} into ``out``: the core by the plain update read backwards
-    (``2u^n - u^{n+1} + s L u^n``; the source term is the caller's,
-    :func:`inject_core`), the other computed cells from the record ``rec``."""
+def _rebuild(u, up, op, rec):
+    """u^{n-1} over ``up`` (u^{n+1}, in place): the core by the plain update
+    read backwards (``2u^n - u^{n+1} + s L u^n``; the source term is the
+    caller's, :func:`inject_core`), on the flat range of each core plane's
+    core rows, then every computed cell outside the core from the record
+    ``rec`` (which also overwrites what the flat range computed in the x strips)."""
+    s, c2x, c2y, c2z, b, AY, BY = op[0], op[1], op[2], op[3], op[13], op[15], op[16]
+    NZ, NY, NX = u.shape
+    U, P, S = u.reshape((NZ, NY * NX)), up.reshape((NZ, NY * NX)), s.reshape((NZ, NY * NX))
+    xs, xe, yc0, yc1 = b[4], b[5], b[8], b[9]
     for i in prange(b[0], b[1]):
         fp = flush_denormals()
-        core_plane = b[6] <= i < b[7]
+        if b[6] <= i < b[7] and yc1 > yc0:
+            _update_range(U, P, S, i, yc0 * NX + xs, (yc1 - yc0 - 1) * NX + (xe - xs), NX, c2x, c2y, c2z,
+                          False, P, P, R, c2x[0], c2x[0], False, P[i], P[i], AY, BY, 0)
         for j in range(b[2], b[3]):
-            if core_plane and b[8] <= j < b[9]:
-                _core_row(u, up, out, s, c2x, c2y, c2z, i, j, b[10], b[11])
-            _row_copy(out, rec, i, j, b, False)
+            _row_copy(up, rec, i, j, b, False)
         restore_fp(fp)
 
 
@@ -1006,8 +962,9 @@ def sweep_saving(nt, u, um, spare, aux, op, src, wav, rec, syn, store, h, illum)
 @njit(**_LOOP_OPTS)
 def reverse_saved(nt, u_next, u, spare, store, op, src, wav, rec, w, wp, t, adj_aux, g, adj):
     """Reverse sweep with the forward field rebuilt from ``store`` (see
-    :func:`sweep_saving`), as cpu2d.reverse_saved. Returns the final adjoint field buffer."""
-    s, c2x, c2y, c2z, b, fs = op[0], op[1], op[2], op[3], op[13], op[14]
+    :func:`sweep_saving`), as cpu2d.reverse_saved (``spare`` unused: the
+    rebuild is in place). Returns the final adjoint field buffer."""
+    s, b, fs = op[0], op[13], op[14]
     fp = flush_denormals()
     for n in range(nt - 2, -1, -1):
         rebuild = n >= 1
@@ -1017,9 +974,9 @@ def reverse_saved(nt, u_next, u, spare, store, op, src, wav, rec, w, wp, t, adj_
         inject(wp, s, rec[0], rec[1], adj[n])
         inject(g, u, rec[0], rec[1], adj[n])
         w, wp = wp, w
-        if rebuild:
-            _rebuild(u, u_next, spare, s, c2x, c2y, c2z, store[max(n - 1, 0)], b)
-            inject_core(spare, s, src[0], src[1], wav[n], b)
-            u_next, u, spare = u, spare, u_next
+        if rebuild:                  # u^{n-1} over u^{n+1}: two time levels suffice
+            _rebuild(u, u_next, op, store[max(n - 1, 0)])
+            inject_core(u_next, s, src[0], src[1], wav[n], b)
+            u_next, u = u, u_next
     restore_fp(fp)
     return w
