@@ -119,18 +119,23 @@ class Devito:
 ENGINES = {"fwi_core": Ours, "devito": Devito}
 
 
-def _worker(conn, engine: str, mode: str, n: int, nt: int, threads: int, budget: int) -> None:
+def _worker(conn, engine: str, mode: str, n: int, nt: int, threads: int, budget: int, warm_n: int = 0) -> None:
     """One (engine, mode): build, warm up, then time a call per "run" message;
-    on "stop" report the process's peak resident memory (bytes) and info."""
+    on "stop" report the process's peak resident memory (bytes) and info.
+    With ``warm_n``, the warm-up call (compilation) is on a ``warm_n``^3
+    model instead of the timed one."""
     os.environ["OMP_NUM_THREADS"] = str(threads)
     os.environ.setdefault("DEVITO_LANGUAGE", "openmp")
     os.environ.setdefault("DEVITO_LOGGING", "ERROR")
     import numba
 
     numba.set_num_threads(threads)
+    if warm_n:
+        getattr(ENGINES[engine](model(warm_n), time_step(20), 20, threads, budget), mode)()
     e = ENGINES[engine](model(n), time_step(nt), nt, threads, budget)
     call = getattr(e, mode)
-    call()
+    if not warm_n:
+        call()
     conn.send("ready")
     while conn.recv() == "run":
         t0 = time.perf_counter()
@@ -213,9 +218,9 @@ def target(a) -> None:
     out = {}
     for mode in ("forward", "gradient"):
         parent, child = ctx.Pipe()
-        p = ctx.Process(target=_worker, args=(child, "fwi_core", mode, n, nt, a.threads, budget))
+        p = ctx.Process(target=_worker, args=(child, "fwi_core", mode, n, nt, a.threads, budget, 24))
         p.start()
-        assert parent.recv() == "ready"     # the untimed first call: for the gradient, a full gradient
+        assert parent.recv() == "ready"     # compiled on a small model
         parent.send("run")
         t = parent.recv()
         parent.send("stop")

@@ -728,14 +728,42 @@ def _compact_shapes(layout) -> tuple:
     return (NZ, NY + 1, NX - xhi + xlo), (NZ, ylo + NY - yhi, NX), (zlo + NZ - zhi, NY, NX)
 
 
-def _aux_cells(layout) -> int:
-    return 2 * sum(int(np.prod(sh)) for sh in _compact_shapes(layout))
+def _record_boxes(layout) -> np.ndarray:
+    """Boxes ``(field, lo0, hi0, lo1, hi1, lo2, hi2)`` of the compact CPML
+    arrays (in :data:`AUX` order) that cover the layer, where psi and zeta
+    can be nonzero: what a snapshot keeps of them (int64 array)."""
+    b = [int(v) for v in regions(layout)]
+    fz, ze, ys, ye, xs, xe = b[:6]
+    zlo, zhi, ylo, yhi, xlo, xhi = b[12:18]
+    yl0, yl1 = b[19], b[20]
+    NZ, NY, NX = layout.shape
+    pml, top = layout.pml, layout.top
+    (_, _, SW), (_, nyc, _), (nzc, _, _) = _compact_shapes(layout)
+    cz = lambda p: p if p < zlo else p - zhi + zlo     # noqa: E731
+    cy = lambda r: r if r < ylo else r - yhi + ylo     # noqa: E731
+    zr = [(cz(HALO), cz(HALO) + top), (cz(ze - pml), cz(ze - pml) + pml)] if pml else []
+    yr = [(cy(ys), cy(ys) + yl0 - ys), (cy(yl1), cy(yl1) + ye - yl1)] if pml else []
+    c0, c1 = (xe - pml - xhi, xs + pml + NX - xhi) if xlo < xhi else (xs, xe)
+    boxes = []
+    for f in (0, 3):
+        if pml:
+            boxes.append((f, fz, ze, ys, ye + 1, c0, c1))
+    for f in (1, 4):
+        boxes += [(f, fz, ze, r0, r1, 0, NX) for r0, r1 in yr if r1 > r0]
+    for f in (2, 5):
+        boxes += [(f, z0, z1, 0, NY, 0, NX) for z0, z1 in zr if z1 > z0]
+    return np.array(boxes, dtype=np.int64).reshape(-1, 7)
+
+
+def _record_cells(layout) -> int:
+    bx = _record_boxes(layout)
+    return int(np.sum((bx[:, 2] - bx[:, 1]) * (bx[:, 4] - bx[:, 3]) * (bx[:, 6] - bx[:, 5])))
 
 
 def snapshot_cells(layout) -> int:
-    """Cells of one snapshot at most: two time levels and the compact CPML
-    fields (consecutive snapshots share a time level, :func:`execute`)."""
-    return 2 * int(np.prod(layout.shape)) + _aux_cells(layout)
+    """Cells of one snapshot at most: two time levels and the CPML fields in
+    the layer (consecutive snapshots share a time level, :func:`execute`)."""
+    return 2 * int(np.prod(layout.shape)) + _record_cells(layout)
 
 
 def pack(s, coefs, cpml, bounds, free_surface: bool) -> tuple:
@@ -790,11 +818,12 @@ def adjoint_fields(layout, dtype, threads: int) -> tuple:
 
 def snapshot_store(layout, dtype, n_snap: int) -> tuple:
     """Checkpoint storage for :func:`execute` with ``n_snap`` snapshots:
-    ``(levels, refs, slot_levels, slot_step, aux_records)``; a snapshot keeps
-    a copy of the compact CPML fields."""
+    ``(levels, refs, slot_levels, slot_step, aux_records, boxes)``; a
+    snapshot keeps the CPML fields in the layer (:func:`_record_boxes`)."""
     levels = np.zeros((2 * n_snap + 3, *layout.shape), dtype=dtype)
     return (levels, np.zeros(levels.shape[0], dtype=np.int64), np.full((n_snap, 2), -1, dtype=np.int64),
-            np.zeros(n_snap, dtype=np.int64), np.empty((n_snap, _aux_cells(layout)), dtype=dtype))
+            np.zeros(n_snap, dtype=np.int64), np.empty((n_snap, _record_cells(layout)), dtype=dtype),
+            _record_boxes(layout))
 
 
 # ---------------------------------------------------------------- time loops
@@ -875,13 +904,27 @@ def _copy_flat(a, rec, to_rec):
             af[lo:hi] = rec[lo:hi]
 
 
+@njit(parallel=True, **_OPTS)
+def _copy_box(a, rec, bx, to_rec):
+    """``a[lo0:hi0, lo1:hi1, lo2:hi2]`` into the 1-D ``rec`` in C order (``to_rec``) or back."""
+    n1, n2 = bx[4] - bx[3], bx[6] - bx[5]
+    for i in prange(bx[2] - bx[1]):
+        for j in range(n1):
+            o = (i * n1 + j) * n2
+            if to_rec:
+                rec[o:o + n2] = a[bx[1] + i, bx[3] + j, bx[5]:bx[6]]
+            else:
+                a[bx[1] + i, bx[3] + j, bx[5]:bx[6]] = rec[o:o + n2]
+
+
 @njit(**_LOOP_OPTS)
-def _aux_records(slot, aux, records, b, to_slot):
-    """Copy the compact CPML fields into (``to_slot``) or out of a snapshot slot."""
+def _aux_records(slot, aux, records, boxes, to_slot):
+    """Copy the CPML fields in the layer into (``to_slot``) or out of a snapshot slot."""
     off = 0
-    for f in range(6):
-        n = aux[f].size
-        _copy_flat(aux[f], records[slot, off:off + n], to_slot)
+    for q in range(boxes.shape[0]):
+        bx = boxes[q]
+        n = (bx[2] - bx[1]) * (bx[4] - bx[3]) * (bx[6] - bx[5])
+        _copy_box(aux[bx[0]], records[slot, off:off + n], bx, to_slot)
         off += n
 
 
@@ -892,7 +935,7 @@ def execute(actions, cur, cu, cm, store, aux, op, src, wav, rec, syn, record,
     3 reverse), exactly as cpu2d.execute (time levels shared between
     snapshots, a restore's CPML copy deferred to the next advance or save).
     Returns (cur, cu, cm, w, wp)."""
-    levels, refs, slot_levels, slot_step, records = store
+    levels, refs, slot_levels, slot_step, records, boxes = store
     s, b = op[0], op[13]
     fp = flush_denormals()
     amp = np.empty(1, dtype=levels.dtype)
@@ -900,7 +943,7 @@ def execute(actions, cur, cu, cm, store, aux, op, src, wav, rec, syn, record,
     for a in range(actions.shape[0]):
         code, arg = actions[a, 0], actions[a, 1]
         if code <= 1 and pending >= 0:
-            _aux_records(pending, aux[:6], records, b, False)
+            _aux_records(pending, aux[:6], records, boxes, False)
             pending = -1
         if code == 0:
             for n in range(cur, cur + arg):
@@ -921,7 +964,7 @@ def execute(actions, cur, cu, cm, store, aux, op, src, wav, rec, syn, record,
             slot_levels[arg, 0], slot_levels[arg, 1] = cu, cm
             refs[cu] += 1
             refs[cm] += 1
-            _aux_records(arg, aux[:6], records, b, True)
+            _aux_records(arg, aux[:6], records, boxes, True)
             slot_step[arg] = cur
         elif code == 2:
             cu, cm = slot_levels[arg, 0], slot_levels[arg, 1]
