@@ -14,6 +14,7 @@ from ..traces import misfits
 from .acquisition import Acquisition
 from .checkpointing import recompute_factor, schedule, snapshots_for_budget
 from .options import Options
+from .grid import check_model
 from .propagation import DEFAULT_MEMORY_BUDGET, Setup, _prepare
 from .shots import run_shots, shot_workers
 
@@ -232,7 +233,8 @@ def gradient(vp: xr.DataArray, acq: Acquisition, w: np.ndarray, d_obs, dt: float
         g += gk
         h += hk
     # dJ/ds = g / s with s = dt^2 vp^2, so dJ/dvp = g * 2 / vp; then fold the padding back
-    gv = st.layout.pad_adjoint(g.astype(np.float64) * 2.0 / st.vp_pad)
+    # (the padded model is built here, not kept through the sweeps: in 3-D it is two fields)
+    gv = st.layout.pad_adjoint(g.astype(np.float64) * 2.0 / st.layout.pad(check_model(vp)[0]))
     grad = xr.DataArray(gv.astype(st.dtype), dims=vp.dims, coords=vp.coords, name="gradient",
                         attrs={"units": "misfit per m/s", "long_name": "dJ/dvp"})
     out = [J, grad]

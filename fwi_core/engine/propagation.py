@@ -39,7 +39,6 @@ class Setup:
     nt: int
     kernels: ModuleType      # the backend module (fwi_core.engine.backends)
     s: np.ndarray            # dt^2 vp^2 on the padded grid
-    vp_pad: np.ndarray       # padded velocity (float64), for the chain rule
     bounds: np.ndarray       # region bounds of the backend (kernels.regions)
     op: tuple                # the operator packed for the backend's loops (kernels.pack)
     src: tuple               # (idx (n_shots, 1, K), w / cell volume (n_shots, 1, K))
@@ -77,8 +76,7 @@ def setup(vp: xr.DataArray, acq: Acquisition, dt: float, nt: int, options: Optio
     if fmax is not None:
         check_dispersion(float(v.min()), fmax, spacing, opt.space_order)
     layout = Layout(tuple(v.shape), opt.pml_width, opt.free_surface)
-    vp_pad = layout.pad(v)
-    s = np.ascontiguousarray((dt * vp_pad) ** 2, dtype=dtype)
+    s = np.ascontiguousarray((dt * layout.pad(v)) ** 2, dtype=dtype)
     c2 = second_derivative(opt.space_order)
     c1 = first_derivative(opt.space_order)
 
@@ -98,7 +96,7 @@ def setup(vp: xr.DataArray, acq: Acquisition, dt: float, nt: int, options: Optio
     src_idx, src_w = point_operators(acq.sources, vp, layout)
     n_shots, n_rec = acq.n_shots, acq.n_receivers
     return Setup(
-        layout=layout, dtype=dtype, dt=float(dt), nt=int(nt), kernels=kernels, s=s, vp_pad=vp_pad,
+        layout=layout, dtype=dtype, dt=float(dt), nt=int(nt), kernels=kernels, s=s,
         bounds=bounds, op=kernels.pack(s, coefs, cpml, bounds, layout.free_surface),
         src=(src_idx.reshape(n_shots, 1, -1),
              (src_w / math.prod(spacing)).astype(dtype).reshape(n_shots, 1, -1)),

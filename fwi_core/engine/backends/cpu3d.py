@@ -24,13 +24,13 @@ and its transpose, for ``W = s * adjoint field``:
     W-  = 2 W - W+ + s (Q + R^T r),      and the image g += u^n Q.
 
 The CPML terms act only in the absorbing layer and the stencil radius next
-to it. The update runs in parallel over z planes; each (z, y) row is one
-vectorised loop over x, with the plain update everywhere and the CPML terms
-added where their axis's layer is: z-band planes, y-band rows, x strips.
-Region bounds ``(fz, ze, ys, ye, xs, xe)`` of the computed cells and
-``(zc0, zc1, yc0, yc1, xc0, xc1)`` of the interior core (no CPML term).
-Inner loops index row views that start 4 cells before their range, so every
-index is ``k + const >= 0`` (no wrap-around checks, see cpu2d).
+to it (the "bands"). Steps run in parallel over z planes and update a
+plane's computed cells as one flat range (see the forward step), in place
+over the older time level; the CPML terms are added in the same loop where
+a plane or row is in a z or y band, and in short loops over the x strips.
+The CPML memory lives in compact arrays next to the layers. Region bounds:
+:func:`regions`. Inner loops index views that start before their range,
+so every index is ``k + const >= 0`` (no wrap-around checks, see cpu2d).
 """
 from __future__ import annotations
 
@@ -103,36 +103,9 @@ def restore_fp(old):
     _set_fp_mode(old)
 
 
-# ---------------------------------------------------------------- stencils on row views
-# A row view starts R cells before the first column it serves: value at
-# column x0 + k is m[k + R]. ``_zrows``/``_yrows`` give the 9 rows a z or y
-# stencil reads.
-
-@njit(inline="always", **_OPTS)
-def _zrows(a, i, j, b):
-    return (a[i - 4, j, b:], a[i - 3, j, b:], a[i - 2, j, b:], a[i - 1, j, b:], a[i, j, b:],
-            a[i + 1, j, b:], a[i + 2, j, b:], a[i + 3, j, b:], a[i + 4, j, b:])
-
-
-@njit(inline="always", **_OPTS)
-def _yrows(a, i, j, b):
-    return (a[i, j - 4, b:], a[i, j - 3, b:], a[i, j - 2, b:], a[i, j - 1, b:], a[i, j, b:],
-            a[i, j + 1, b:], a[i, j + 2, b:], a[i, j + 3, b:], a[i, j + 4, b:])
-
-
-@njit(inline="always", **_OPTS)
-def _dd(r, j, c):
-    """Second derivative across the 9 row views ``r`` at index j."""
-    return (c[0] * r[4][j] + c[1] * (r[5][j] + r[3][j]) + c[2] * (r[6][j] + r[2][j])
-            + c[3] * (r[7][j] + r[1][j]) + c[4] * (r[8][j] + r[0][j]))
-
-
-@njit(inline="always", **_OPTS)
-def _d(r, j, c):
-    """First derivative across the 9 row views ``r`` at index j."""
-    return (c[1] * (r[5][j] - r[3][j]) + c[2] * (r[6][j] - r[2][j])
-            + c[3] * (r[7][j] - r[1][j]) + c[4] * (r[8][j] - r[0][j]))
-
+# ---------------------------------------------------------------- stencils along x
+# On a row view m that starts R cells before the first cell it serves
+# (value at cell k is m[k + R]): every index is ``k + const >= 0``.
 
 @njit(inline="always", **_OPTS)
 def _ddx(m, j, c):
@@ -153,29 +126,6 @@ def mirror_surface(a, fz):
         if fz - 1 - k < 0:
             break
         a[fz - 1 - k] = -a[fz - 1 + k]
-
-
-# ---------------------------------------------------------------- forward row pieces
-
-@njit(inline="always", **_OPTS)
-def _lap_row(u, c2x, c2y, c2z, i, j, x0, x1, t):
-    """``t[k] = (Dxx + Dyy + Dzz) u`` at row (i, j), columns x0 + k."""
-    zr = _zrows(u, i, j, x0 - R)
-    yr = _yrows(u, i, j, x0 - R)
-    for k in range(x1 - x0):
-        t[k] = _ddx(zr[4], k + R, c2x) + _dd(yr, k + R, c2y) + _dd(zr, k + R, c2z)
-
-
-@njit(inline="always", **_OPTS)
-def _core_row(u, um, out, s, c2x, c2y, c2z, i, j, x0, x1):
-    """Plain update ``out = 2u - um + s (Dxx + Dyy + Dzz) u`` on row (i, j)."""
-    zr = _zrows(u, i, j, x0 - R)
-    yr = _yrows(u, i, j, x0 - R)
-    p, o, sr = um[i, j, x0:], out[i, j, x0:], s[i, j, x0:]
-    two = u.dtype.type(2)
-    for k in range(x1 - x0):
-        o[k] = two * zr[4][k + R] - p[k] + sr[k] * (
-            _ddx(zr[4], k + R, c2x) + _dd(yr, k + R, c2y) + _dd(zr, k + R, c2z))
 
 
 # ---------------------------------------------------------------- forward step on flat planes
@@ -215,16 +165,19 @@ def _d1(v, k, c):
 
 @njit(inline="always", **_OPTS)
 def _update_range(U, P, S, i, q0, n, NX, c2x, c2y, c2z,
-                  zt, PZ, ZZ, zp, azi, bzi, c1z, yt, PYi, ZYi, AY, BY, yq0, c1y, tt, T):
+                  zt, DZ, ZZ, zp, azi, bzi, yt, DYi, ZYi, AY, BY, yq0):
     """``P = 2u - P + s (Dxx + Dyy + Dzz) u`` in place on the flat cells
     ``[q0, q0 + n)`` of plane i (``U, P, S``: ``(NZ, NY * NX)`` views; one
     view of P's row for reading and writing, as LLVM's run-time alias check
-    fails on two views of one row), plus the z CPML terms if ``zt`` (compact
-    plane ``zp`` of ``PZ, ZZ`` holds plane i; ``azi, bzi`` its coefficients),
-    the y terms if ``yt`` (``PYi, ZYi`` the compact y arrays of plane i,
-    ``AY, BY`` the per-cell coefficients, ``yq0`` the compact index of q0)
-    and ``T[k]`` if ``tt``. Where a = b = 0 (the stencil radius next to a
-    layer) zeta stays 0 and only ``Da psi`` adds."""
+    fails on two views of one row), plus the z CPML terms if ``zt``
+    (``Dz psi_z`` and zeta_z in the compact plane ``zp`` of ``DZ, ZZ``;
+    ``azi, bzi`` the plane's coefficients) and the y terms if ``yt`` (``DYi,
+    ZYi`` the compact y arrays of plane i, ``AY, BY`` the per-cell
+    coefficients, ``yq0`` the compact index of q0). Where a = b = 0 (the
+    stencil radius next to a layer) zeta stays 0 and only ``Da psi`` adds.
+    The derivatives of psi come precomputed (:func:`_dz_pass`,
+    :func:`_dy_rows`): reading psi at eight neighbours here made the loop
+    too wide for the registers and, with both axes, for LLVM's alias checks."""
     two = U.dtype.type(2)
     m = U[i, q0 - R:]
     y1m, y1p, y2m, y2p = U[i, q0 - NX:], U[i, q0 + NX:], U[i, q0 - 2 * NX:], U[i, q0 + 2 * NX:]
@@ -232,11 +185,8 @@ def _update_range(U, P, S, i, q0, n, NX, c2x, c2y, c2z,
     z1m, z1p, z2m, z2p = U[i - 1, q0:], U[i + 1, q0:], U[i - 2, q0:], U[i + 2, q0:]
     z3m, z3p, z4m, z4p = U[i - 3, q0:], U[i + 3, q0:], U[i - 4, q0:], U[i + 4, q0:]
     p, sr = P[i, q0:], S[i, q0:]
-    pz1m, pz1p, pz2m, pz2p = PZ[zp - 1, q0:], PZ[zp + 1, q0:], PZ[zp - 2, q0:], PZ[zp + 2, q0:]
-    pz3m, pz3p, pz4m, pz4p = PZ[zp - 3, q0:], PZ[zp + 3, q0:], PZ[zp - 4, q0:], PZ[zp + 4, q0:]
-    zzr = ZZ[zp, q0:]
-    py = _shifted(PYi, yq0, NX)
-    zyr, ayr, byr = ZYi[yq0:], AY[yq0:], BY[yq0:]
+    dzr, zzr = DZ[zp, q0:], ZZ[zp, q0:]
+    dyr, zyr, ayr, byr = DYi[yq0:], ZYi[yq0:], AY[yq0:], BY[yq0:]
     c0 = c2x[0] + c2y[0] + c2z[0]
     for k in range(n):
         q = k + R
@@ -248,37 +198,25 @@ def _update_range(U, P, S, i, q0, n, NX, c2x, c2y, c2z,
                + c2z[3] * (z3p[k] + z3m[k]) + c2z[4] * (z4p[k] + z4m[k]))
         lap = c0 * m[q] + dxx + dyy + dzz
         if zt:
-            dpz = (c1z[1] * (pz1p[k] - pz1m[k]) + c1z[2] * (pz2p[k] - pz2m[k])
-                   + c1z[3] * (pz3p[k] - pz3m[k]) + c1z[4] * (pz4p[k] - pz4m[k]))
+            dpz = dzr[k]
             zz = bzi * zzr[k] + azi * (c2z[0] * m[q] + dzz + dpz)
             zzr[k] = zz
             lap += dpz + zz
         if yt:
-            dpy = _d1(py, k, c1y)
+            dpy = dyr[k]
             zy = byr[k] * zyr[k] + ayr[k] * (c2y[0] * m[q] + dyy + dpy)
             zyr[k] = zy
             lap += dpy + zy
-        if tt:
-            lap += T[k]
         p[k] = two * m[q] - p[k] + sr[k] * lap
 
 
 @njit(inline="always", **_OPTS)
-def _y_terms(U, PYi, ZYi, AY, BY, i, q0, n, NX, yq0, c2y, c1y, T):
-    """``T = Dy psi_y + zeta_y`` with zeta_y advanced, on the flat cells
-    ``[q0, q0 + n)`` of plane i (the y terms of the cells that also take z
-    terms: in one loop with those, too many arrays for LLVM's alias checks)."""
-    u = _shifted(U[i], q0, NX)
-    m = U[i, q0:]
-    py = _shifted(PYi, yq0, NX)
-    zyr, ayr, byr = ZYi[yq0:], AY[yq0:], BY[yq0:]
+def _dy_rows(PYi, DYi, pq0, n, NX, c1y):
+    """``DYi = Dy psi_y`` on ``n`` flat cells of a compact y plane from ``pq0``."""
+    pv = _shifted(PYi, pq0, NX)
+    dr = DYi[pq0:]
     for k in range(n):
-        dpy = _d1(py, k, c1y)
-        dyy = (c2y[0] * m[k] + c2y[1] * (u[1][k] + u[0][k]) + c2y[2] * (u[3][k] + u[2][k])
-               + c2y[3] * (u[5][k] + u[4][k]) + c2y[4] * (u[7][k] + u[6][k]))
-        zy = byr[k] * zyr[k] + ayr[k] * (dyy + dpy)
-        zyr[k] = zy
-        T[k] = dpy + zy
+        dr[k] = _d1(pv, k, c1y)
 
 
 @njit(inline="always", **_OPTS)
@@ -331,18 +269,29 @@ def _psi_z_pass(U, PZ, az, bz, c1z, zplanes, zlo, zhi, q0, n):
         restore_fp(fp)
 
 
-#: Cells of the scratch that carries the y terms of a corner range (per z plane).
-CHUNK = 4096
+@njit(parallel=True, **_OPTS)
+def _dz_pass(PZ, DZ, c1z, zbands, zlo, zhi, q0, n):
+    """``DZ = Dz psi_z`` on the planes ``zbands`` that take z terms (after
+    :func:`_psi_z_pass`: it reads psi_z at neighbouring planes)."""
+    for t in prange(zbands.shape[0]):
+        i = zbands[t]
+        zp = i if i < zlo else i - zhi + zlo
+        p1m, p1p, p2m, p2p = PZ[zp - 1, q0:], PZ[zp + 1, q0:], PZ[zp - 2, q0:], PZ[zp + 2, q0:]
+        p3m, p3p, p4m, p4p = PZ[zp - 3, q0:], PZ[zp + 3, q0:], PZ[zp - 4, q0:], PZ[zp + 4, q0:]
+        dr = DZ[zp, q0:]
+        for k in range(n):
+            dr[k] = (c1z[1] * (p1p[k] - p1m[k]) + c1z[2] * (p2p[k] - p2m[k])
+                     + c1z[3] * (p3p[k] - p3m[k]) + c1z[4] * (p4p[k] - p4m[k]))
 
 
 @njit(parallel=True, **_OPTS)
-def forward_step(u, um, op, aux, tmp):
+def forward_step(u, um, op, aux):
     """One step in place: ``um`` (u^{n-1}) is overwritten with u^{n+1} from
-    ``u`` (u^n). ``tmp``: scratch ``(NZ, CHUNK)``. The halo of ``s`` is zero
+    ``u`` (u^n); ``aux`` = :func:`cpml_fields`. The halo of ``s`` is zero
     (:func:`pack`), so the update leaves the halo cells a flat range covers
     at zero."""
-    s, c2x, c2y, c2z, c1x, c1y, c1z, ax, bx, ay, by, az, bz, b, fs, AY, BY, AXS, BXS, zplanes = op
-    psx, psy, psz, zex, zey, zez = aux
+    s, c2x, c2y, c2z, c1x, c1y, c1z, ax, bx, ay, by, az, bz, b, fs, AY, BY, AXS, BXS, zplanes, zbands = op
+    psx, psy, psz, zex, zey, zez, dy, dz = aux
     fz, ze, ys, ye, xs, xe = b[0], b[1], b[2], b[3], b[4], b[5]
     zc0, zc1, yc0, yc1 = b[6], b[7], b[8], b[9]
     zlo, zhi, ylo, yhi, xhi, xw = b[12], b[13], b[14], b[15], b[17], b[18]
@@ -351,42 +300,44 @@ def forward_step(u, um, op, aux, tmp):
     if fs:
         mirror_surface(u, fz)
     U, P, S = u.reshape((NZ, NY * NX)), um.reshape((NZ, NY * NX)), s.reshape((NZ, NY * NX))
-    PZ, ZZ = psz.reshape((psz.shape[0], NY * NX)), zez.reshape((zez.shape[0], NY * NX))
-    PY, ZY = psy.reshape((NZ, psy.shape[1] * NX)), zey.reshape((NZ, zey.shape[1] * NX))
+    PZ, ZZ, DZ = psz.reshape((psz.shape[0], NY * NX)), zez.reshape((zez.shape[0], NY * NX)), dz.reshape((dz.shape[0], NY * NX))
+    PY, ZY, DY = psy.reshape((NZ, psy.shape[1] * NX)), zey.reshape((NZ, zey.shape[1] * NX)), dy.reshape((NZ, dy.shape[1] * NX))
     q0, nfl = ys * NX + xs, (ye - ys - 1) * NX + (xe - xs)
     if zplanes.shape[0]:
         _psi_z_pass(U, PZ, az, bz, c1z, zplanes, zlo, zhi, q0, nfl)
+    if zbands.shape[0]:
+        _dz_pass(PZ, DZ, c1z, zbands, zlo, zhi, q0, nfl)
     ydel = (yhi - ylo) * NX                    # compact y index = flat index - ydel in the upper block
     for i in prange(fz, ze):
         fp = flush_denormals()
         zt = i < zc0 or i >= zc1
         zp = (i if i < zlo else i - zhi + zlo) if zt else R
         azi, bzi = az[i], bz[i]
-        PYi, ZYi, T = PY[i], ZY[i], tmp[i]
-        # psi_y on the y layer's rows (read at neighbouring rows by the update)
+        PYi, ZYi, DYi = PY[i], ZY[i], DY[i]
+        # psi_y on the y layer's rows, then its derivative on the y bands
         for (r0, r1, d) in ((ys, yl0, 0), (yl1, ye, ydel)):
             if r1 > r0:
                 _psi_y(U, PYi, AY, BY, i, r0 * NX + xs, (r1 - r0 - 1) * NX + (xe - xs), NX, r0 * NX + xs - d, c1y)
+        for (r0, r1, d) in ((ys, yc0, 0), (yc1, ye, ydel)):
+            if r1 > r0:
+                _dy_rows(PYi, DYi, r0 * NX + xs - d, (r1 - r0 - 1) * NX + (xe - xs), NX, c1y)
         # the update on the y bands and between them
         for (r0, r1, yt, d) in ((ys, yc0, True, 0), (yc0, yc1, False, 0), (yc1, ye, True, ydel)):
             if r1 > r0:
                 a0, nn = r0 * NX + xs, (r1 - r0 - 1) * NX + (xe - xs)
-                yq = a0 - d if yt else 4 * NX
-                if zt and yt:       # corners: the y terms through the scratch
-                    for c in range(0, nn, CHUNK):
-                        nc = min(CHUNK, nn - c)
-                        _y_terms(U, PYi, ZYi, AY, BY, i, a0 + c, nc, NX, yq + c, c2y, c1y, T)
-                        _update_range(U, P, S, i, a0 + c, nc, NX, c2x, c2y, c2z, True, PZ, ZZ, zp, azi, bzi,
-                                      c1z, False, PYi, ZYi, AY, BY, yq, c1y, True, T)
+                yq = a0 - d if yt else 0
+                if zt and yt:
+                    _update_range(U, P, S, i, a0, nn, NX, c2x, c2y, c2z, True, DZ, ZZ, zp, azi, bzi,
+                                  True, DYi, ZYi, AY, BY, yq)
                 elif zt:
-                    _update_range(U, P, S, i, a0, nn, NX, c2x, c2y, c2z, True, PZ, ZZ, zp, azi, bzi,
-                                  c1z, False, PYi, ZYi, AY, BY, yq, c1y, False, T)
+                    _update_range(U, P, S, i, a0, nn, NX, c2x, c2y, c2z, True, DZ, ZZ, zp, azi, bzi,
+                                  False, DYi, ZYi, AY, BY, yq)
                 elif yt:
-                    _update_range(U, P, S, i, a0, nn, NX, c2x, c2y, c2z, False, PZ, ZZ, zp, azi, bzi,
-                                  c1z, True, PYi, ZYi, AY, BY, yq, c1y, False, T)
+                    _update_range(U, P, S, i, a0, nn, NX, c2x, c2y, c2z, False, DZ, ZZ, zp, azi, bzi,
+                                  True, DYi, ZYi, AY, BY, yq)
                 else:
-                    _update_range(U, P, S, i, a0, nn, NX, c2x, c2y, c2z, False, PZ, ZZ, zp, azi, bzi,
-                                  c1z, False, PYi, ZYi, AY, BY, yq, c1y, False, T)
+                    _update_range(U, P, S, i, a0, nn, NX, c2x, c2y, c2z, False, DZ, ZZ, zp, azi, bzi,
+                                  False, DYi, ZYi, AY, BY, yq)
         if xw:
             _x_seams(U, P, S, psx, zex, AXS, BXS, c2x, c1x, i, ys, ye + 1, NX, xhi)
         restore_fp(fp)
@@ -523,7 +474,7 @@ def adjoint_step(w, wp, t, u, g, image, op, adj_aux):
     caller's), built plane by plane in the thread's row of the scratch ``t``
     (:func:`adjoint_fields`). With ``image``, ``g += u Q`` (``u`` = u^n): the
     whole imaging condition, as in cpu2d.adjoint_step."""
-    s, c2x, c2y, c2z, c1x, c1y, c1z, ax, bx, ay, by, az, bz, b, fs, AY, BY, AXS, BXS, zplanes = op
+    s, c2x, c2y, c2z, c1x, c1y, c1z, ax, bx, ay, by, az, bz, b, fs, AY, BY, AXS, BXS, zplanes, zbands = op
     zx, zy, zz, px, py, pz = adj_aux
     fz, ze, ys, ye, xs, xe = b[0], b[1], b[2], b[3], b[4], b[5]
     zc0, zc1, yc0, yc1 = b[6], b[7], b[8], b[9]
@@ -691,17 +642,23 @@ def boundary_copy(a, rec, b, to_rec):
 
 
 @njit(parallel=True, **_OPTS)
-def _rebuild(u, up, out, s, c2x, c2y, c2z, rec, b):
-    """u^{n-1} into ``out``: the core by the plain update read backwards
-    (``2u^n - u^{n+1} + s L u^n``; the source term is the caller's,
-    :func:`inject_core`), the other computed cells from the record ``rec``."""
+def _rebuild(u, up, op, rec):
+    """u^{n-1} over ``up`` (u^{n+1}, in place): the core by the plain update
+    read backwards (``2u^n - u^{n+1} + s L u^n``; the source term is the
+    caller's, :func:`inject_core`), on the flat range of each core plane's
+    core rows, then every computed cell outside the core from the record
+    ``rec`` (which also overwrites what the flat range computed in the x strips)."""
+    s, c2x, c2y, c2z, b, AY, BY = op[0], op[1], op[2], op[3], op[13], op[15], op[16]
+    NZ, NY, NX = u.shape
+    U, P, S = u.reshape((NZ, NY * NX)), up.reshape((NZ, NY * NX)), s.reshape((NZ, NY * NX))
+    xs, xe, yc0, yc1 = b[4], b[5], b[8], b[9]
     for i in prange(b[0], b[1]):
         fp = flush_denormals()
-        core_plane = b[6] <= i < b[7]
+        if b[6] <= i < b[7] and yc1 > yc0:
+            _update_range(U, P, S, i, yc0 * NX + xs, (yc1 - yc0 - 1) * NX + (xe - xs), NX, c2x, c2y, c2z,
+                          False, P, P, R, c2x[0], c2x[0], False, P[i], P[i], AY, BY, 0)
         for j in range(b[2], b[3]):
-            if core_plane and b[8] <= j < b[9]:
-                _core_row(u, up, out, s, c2x, c2y, c2z, i, j, b[10], b[11])
-            _row_copy(out, rec, i, j, b, False)
+            _row_copy(up, rec, i, j, b, False)
         restore_fp(fp)
 
 
@@ -771,14 +728,42 @@ def _compact_shapes(layout) -> tuple:
     return (NZ, NY + 1, NX - xhi + xlo), (NZ, ylo + NY - yhi, NX), (zlo + NZ - zhi, NY, NX)
 
 
-def _aux_cells(layout) -> int:
-    return 2 * sum(int(np.prod(sh)) for sh in _compact_shapes(layout))
+def _record_boxes(layout) -> np.ndarray:
+    """Boxes ``(field, lo0, hi0, lo1, hi1, lo2, hi2)`` of the compact CPML
+    arrays (in :data:`AUX` order) that cover the layer, where psi and zeta
+    can be nonzero: what a snapshot keeps of them (int64 array)."""
+    b = [int(v) for v in regions(layout)]
+    fz, ze, ys, ye, xs, xe = b[:6]
+    zlo, zhi, ylo, yhi, xlo, xhi = b[12:18]
+    yl0, yl1 = b[19], b[20]
+    NZ, NY, NX = layout.shape
+    pml, top = layout.pml, layout.top
+    (_, _, SW), (_, nyc, _), (nzc, _, _) = _compact_shapes(layout)
+    cz = lambda p: p if p < zlo else p - zhi + zlo     # noqa: E731
+    cy = lambda r: r if r < ylo else r - yhi + ylo     # noqa: E731
+    zr = [(cz(HALO), cz(HALO) + top), (cz(ze - pml), cz(ze - pml) + pml)] if pml else []
+    yr = [(cy(ys), cy(ys) + yl0 - ys), (cy(yl1), cy(yl1) + ye - yl1)] if pml else []
+    c0, c1 = (xe - pml - xhi, xs + pml + NX - xhi) if xlo < xhi else (xs, xe)
+    boxes = []
+    for f in (0, 3):
+        if pml:
+            boxes.append((f, fz, ze, ys, ye + 1, c0, c1))
+    for f in (1, 4):
+        boxes += [(f, fz, ze, r0, r1, 0, NX) for r0, r1 in yr if r1 > r0]
+    for f in (2, 5):
+        boxes += [(f, z0, z1, 0, NY, 0, NX) for z0, z1 in zr if z1 > z0]
+    return np.array(boxes, dtype=np.int64).reshape(-1, 7)
+
+
+def _record_cells(layout) -> int:
+    bx = _record_boxes(layout)
+    return int(np.sum((bx[:, 2] - bx[:, 1]) * (bx[:, 4] - bx[:, 3]) * (bx[:, 6] - bx[:, 5])))
 
 
 def snapshot_cells(layout) -> int:
-    """Cells of one snapshot at most: two time levels and the compact CPML
-    fields (consecutive snapshots share a time level, :func:`execute`)."""
-    return 2 * int(np.prod(layout.shape)) + _aux_cells(layout)
+    """Cells of one snapshot at most: two time levels and the CPML fields in
+    the layer (consecutive snapshots share a time level, :func:`execute`)."""
+    return 2 * int(np.prod(layout.shape)) + _record_cells(layout)
 
 
 def pack(s, coefs, cpml, bounds, free_surface: bool) -> tuple:
@@ -797,13 +782,15 @@ def pack(s, coefs, cpml, bounds, free_surface: bool) -> tuple:
     cols = np.r_[xhi:NX, 0:xlo]
     AXS, BXS = (np.ascontiguousarray(c[cols]) for c in (ax, bx))
     zplanes = np.flatnonzero(az != 0).astype(np.int64)
+    fz, ze, zc0, zc1 = (int(bounds[k]) for k in (0, 1, 6, 7))
+    zbands = np.r_[fz:zc0, zc1:ze].astype(np.int64)
     NZ = len(az)
     s3 = s.reshape(NZ, NY, NX)
     s3[:HALO] = s3[NZ - HALO:] = 0          # a zero halo keeps the halo cells the updates cover at zero
     s3[:, :HALO] = s3[:, NY - HALO:] = 0
     s3[:, :, :HALO] = s3[:, :, NX - HALO:] = 0
     return (s, c2x, c2y, c2z, c1x, c1y, c1z, ax, bx, ay, by, az, bz, bounds, bool(free_surface),
-            AY, BY, AXS, BXS, zplanes)
+            AY, BY, AXS, BXS, zplanes, zbands)
 
 
 def fields(layout, dtype, n: int) -> tuple:
@@ -813,11 +800,10 @@ def fields(layout, dtype, n: int) -> tuple:
 
 def cpml_fields(layout, dtype) -> tuple:
     """Forward CPML memory ``(psi_x, psi_y, psi_z, zeta_x, zeta_y, zeta_z)``,
-    zero, in the compact layout of the forward step, and its scratch rows
-    ``(NZ, CHUNK)``."""
+    zero, in the compact layout of the forward step, and the scratch of
+    the derivatives of psi_y and psi_z (same layouts as psi)."""
     shx, shy, shz = _compact_shapes(layout)
-    return tuple(np.zeros(sh, dtype=dtype) for sh in (shx, shy, shz, shx, shy, shz)) + (
-        np.zeros((layout.shape[0], CHUNK), dtype=dtype),)
+    return tuple(np.zeros(sh, dtype=dtype) for sh in (shx, shy, shz, shx, shy, shz, shy, shz))
 
 
 def adjoint_fields(layout, dtype, threads: int) -> tuple:
@@ -832,11 +818,12 @@ def adjoint_fields(layout, dtype, threads: int) -> tuple:
 
 def snapshot_store(layout, dtype, n_snap: int) -> tuple:
     """Checkpoint storage for :func:`execute` with ``n_snap`` snapshots:
-    ``(levels, refs, slot_levels, slot_step, aux_records)``; a snapshot keeps
-    a copy of the compact CPML fields."""
+    ``(levels, refs, slot_levels, slot_step, aux_records, boxes)``; a
+    snapshot keeps the CPML fields in the layer (:func:`_record_boxes`)."""
     levels = np.zeros((2 * n_snap + 3, *layout.shape), dtype=dtype)
     return (levels, np.zeros(levels.shape[0], dtype=np.int64), np.full((n_snap, 2), -1, dtype=np.int64),
-            np.zeros(n_snap, dtype=np.int64), np.empty((n_snap, _aux_cells(layout)), dtype=dtype))
+            np.zeros(n_snap, dtype=np.int64), np.empty((n_snap, _record_cells(layout)), dtype=dtype),
+            _record_boxes(layout))
 
 
 # ---------------------------------------------------------------- time loops
@@ -857,7 +844,7 @@ def _step(n, u, um, out, aux, op, src, wav, rec, syn, record, amp, h, illum, inp
         gather(u, rec[0], rec[1], syn[n])
     if not inplace:
         _copy_flat(out, um.reshape(um.size), False)
-    forward_step(u, out, op, aux[:6], aux[6])
+    forward_step(u, out, op, aux)
     if illum:
         d2_squared(out, u, um, h, b)
     amp[0] = wav[n]
@@ -917,13 +904,27 @@ def _copy_flat(a, rec, to_rec):
             af[lo:hi] = rec[lo:hi]
 
 
+@njit(parallel=True, **_OPTS)
+def _copy_box(a, rec, bx, to_rec):
+    """``a[lo0:hi0, lo1:hi1, lo2:hi2]`` into the 1-D ``rec`` in C order (``to_rec``) or back."""
+    n1, n2 = bx[4] - bx[3], bx[6] - bx[5]
+    for i in prange(bx[2] - bx[1]):
+        for j in range(n1):
+            o = (i * n1 + j) * n2
+            if to_rec:
+                rec[o:o + n2] = a[bx[1] + i, bx[3] + j, bx[5]:bx[6]]
+            else:
+                a[bx[1] + i, bx[3] + j, bx[5]:bx[6]] = rec[o:o + n2]
+
+
 @njit(**_LOOP_OPTS)
-def _aux_records(slot, aux, records, b, to_slot):
-    """Copy the compact CPML fields into (``to_slot``) or out of a snapshot slot."""
+def _aux_records(slot, aux, records, boxes, to_slot):
+    """Copy the CPML fields in the layer into (``to_slot``) or out of a snapshot slot."""
     off = 0
-    for f in range(6):
-        n = aux[f].size
-        _copy_flat(aux[f], records[slot, off:off + n], to_slot)
+    for q in range(boxes.shape[0]):
+        bx = boxes[q]
+        n = (bx[2] - bx[1]) * (bx[4] - bx[3]) * (bx[6] - bx[5])
+        _copy_box(aux[bx[0]], records[slot, off:off + n], bx, to_slot)
         off += n
 
 
@@ -934,7 +935,7 @@ def execute(actions, cur, cu, cm, store, aux, op, src, wav, rec, syn, record,
     3 reverse), exactly as cpu2d.execute (time levels shared between
     snapshots, a restore's CPML copy deferred to the next advance or save).
     Returns (cur, cu, cm, w, wp)."""
-    levels, refs, slot_levels, slot_step, records = store
+    levels, refs, slot_levels, slot_step, records, boxes = store
     s, b = op[0], op[13]
     fp = flush_denormals()
     amp = np.empty(1, dtype=levels.dtype)
@@ -942,7 +943,7 @@ def execute(actions, cur, cu, cm, store, aux, op, src, wav, rec, syn, record,
     for a in range(actions.shape[0]):
         code, arg = actions[a, 0], actions[a, 1]
         if code <= 1 and pending >= 0:
-            _aux_records(pending, aux[:6], records, b, False)
+            _aux_records(pending, aux[:6], records, boxes, False)
             pending = -1
         if code == 0:
             for n in range(cur, cur + arg):
@@ -963,7 +964,7 @@ def execute(actions, cur, cu, cm, store, aux, op, src, wav, rec, syn, record,
             slot_levels[arg, 0], slot_levels[arg, 1] = cu, cm
             refs[cu] += 1
             refs[cm] += 1
-            _aux_records(arg, aux[:6], records, b, True)
+            _aux_records(arg, aux[:6], records, boxes, True)
             slot_step[arg] = cur
         elif code == 2:
             cu, cm = slot_levels[arg, 0], slot_levels[arg, 1]
@@ -1004,8 +1005,9 @@ def sweep_saving(nt, u, um, spare, aux, op, src, wav, rec, syn, store, h, illum)
 @njit(**_LOOP_OPTS)
 def reverse_saved(nt, u_next, u, spare, store, op, src, wav, rec, w, wp, t, adj_aux, g, adj):
     """Reverse sweep with the forward field rebuilt from ``store`` (see
-    :func:`sweep_saving`), as cpu2d.reverse_saved. Returns the final adjoint field buffer."""
-    s, c2x, c2y, c2z, b, fs = op[0], op[1], op[2], op[3], op[13], op[14]
+    :func:`sweep_saving`), as cpu2d.reverse_saved (``spare`` unused: the
+    rebuild is in place). Returns the final adjoint field buffer."""
+    s, b, fs = op[0], op[13], op[14]
     fp = flush_denormals()
     for n in range(nt - 2, -1, -1):
         rebuild = n >= 1
@@ -1015,9 +1017,9 @@ def reverse_saved(nt, u_next, u, spare, store, op, src, wav, rec, w, wp, t, adj_
         inject(wp, s, rec[0], rec[1], adj[n])
         inject(g, u, rec[0], rec[1], adj[n])
         w, wp = wp, w
-        if rebuild:
-            _rebuild(u, u_next, spare, s, c2x, c2y, c2z, store[max(n - 1, 0)], b)
-            inject_core(spare, s, src[0], src[1], wav[n], b)
-            u_next, u, spare = u, spare, u_next
+        if rebuild:                  # u^{n-1} over u^{n+1}: two time levels suffice
+            _rebuild(u, u_next, op, store[max(n - 1, 0)])
+            inject_core(u_next, s, src[0], src[1], wav[n], b)
+            u_next, u = u, u_next
     restore_fp(fp)
     return w
