@@ -246,6 +246,11 @@ def test_changes_rerun_only_dependents(short_run):
         assert any("band0/iter1/direction.zarr" in o for o in outs)
         assert not any(o.endswith("data.zarr") or "band0/iter0/grad" in o for o in outs)  # gradient unchanged
         assert any("band1/iter0/grad" in o for o in outs)  # ... but the models after it changed
+        cfg = copy.deepcopy(cfg0)
+        cfg["inversion"]["bands"][1]["iterations"] += 1   # the new iteration only, not the jobs before it
+        outs = re.findall(r"output: (\S+)", _planned(d, cfg))
+        assert any("band1/iter2/model.zarr" in o for o in outs), outs
+        assert not any(re.search(r"band[01]/iter[01]/", o) for o in outs), outs
     finally:
         _write_cfg(d, cfg0)
 

@@ -22,7 +22,6 @@ rule invert_band:
                             optimizer=run_cfg(w.run)["optimizer"], line_search=run_cfg(w.run)["line_search"],
                             bands=[{"b": b, "band": band_cfg(w.run, b), **conditioning_cfg(w.run, b)}
                                    for b in chunk_bands(w)]),
-        iterations=lambda w: [int(band["iterations"]) for band in run_cfg(w.run)["bands"]],
     threads: WHOLE_THREADS
     resources:
         **cluster("invert_band"),

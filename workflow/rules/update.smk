@@ -49,7 +49,6 @@ rule update:
         directory(f"{R}/{{run}}/band{{b}}/iter{{i}}/model.zarr"),
     params:
         spec=lambda w: spec(line_search=run_cfg(w.run)["line_search"], bounds=run_cfg(w.run)["bounds"]),
-        iterations=lambda w: [int(band["iterations"]) for band in run_cfg(w.run)["bands"]],
     resources:
         **cluster("update"),
     log:

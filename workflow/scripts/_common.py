@@ -90,6 +90,18 @@ class Job:
             self.log.info(f"compiling the {ndim}-D wave kernels (first run only, about a minute; "
                           f"later jobs load them from numba's cache)")
 
+    def band_iterations(self) -> list[int]:
+        """Iterations of every band of the job's run, for the progress line:
+        from the workflow's config, validated as the Snakefile does. Not a
+        rule param: params are a rerun trigger, so one more iteration in the
+        last band would redo every job that carried the counts."""
+        import copy
+
+        from fwi_core.config import validate
+
+        cfg = validate(copy.deepcopy(dict(self.smk.config)), base_dir=ROOT)
+        return [int(b["iterations"]) for b in cfg["runs"][self.run]["bands"]]
+
     def where(self) -> str:
         """The log prefix: stage, run, band, iteration, shots."""
         parts = [self.stage] + [f"{k}={v}" for k, v in (("run", self.run), ("band", self.band),

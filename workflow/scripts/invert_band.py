@@ -14,7 +14,7 @@ job.uses_engine(vp.ndim)
 acq = acquisition(snakemake.input.acq)
 fn = inversion.make_misfit(misfit["name"], misfit.get("params"))
 out = Path(snakemake.output[0])
-per_band = snakemake.params.iterations   # of every band of the run
+per_band = job.band_iterations()   # of every band of the run
 first = job.spec["bands"][0]["b"]
 took, t_job = [], time.perf_counter()   # seconds per iteration
 # every store goes into a temporary sibling of the job's directory, renamed into
