@@ -112,8 +112,18 @@ class Devito:
         return self.solver.forward(save=False, dt=self.dt_ms)[0]
 
     def gradient(self):
+        import gc
+
+        from devito import clear_cache
+
         rec, u, _ = self.solver.forward(save=True, dt=self.dt_ms)
-        return self.solver.jacobian_adjoint(rec, u, dt=self.dt_ms)[0]
+        g = self.solver.jacobian_adjoint(rec, u, dt=self.dt_ms)[0].data.copy()
+        # free this call's saved history before the next call: Devito's symbol
+        # cache keeps it otherwise, and the peak would grow by one history per call
+        del rec, u
+        gc.collect()
+        clear_cache()
+        return g
 
 
 ENGINES = {"fwi_core": Ours, "devito": Devito}
@@ -170,13 +180,19 @@ def triad_bandwidth(threads: int, n: int = 32 * 2 ** 20, reps: int = 7) -> float
 def compare(a) -> None:
     ctx = mp.get_context("spawn")
     cases = [(e, m) for m in a.modes.split(",") for e in a.engines.split(",")]
-    workers = {}
+    workers, failed = {}, {}
     for case in cases:                     # start (and compile) one after the other, then time
         parent, child = ctx.Pipe()
         p = ctx.Process(target=_worker, args=(child, *case, a.n, a.nt, a.threads, a.budget))
         p.start()
-        assert parent.recv() == "ready"
-        workers[case] = (p, parent)
+        child.close()                      # the worker's end: a dead worker gives EOFError, not a hang
+        try:
+            assert parent.recv() == "ready"
+            workers[case] = (p, parent)
+        except EOFError:                   # killed (the OOM killer: exit -9) or crashed while setting up
+            p.join()
+            failed[case] = f"worker died (exit code {p.exitcode}{', killed: out of memory?' if p.exitcode == -9 else ''})"
+    cases = [c for c in cases if c in workers]
     times = {case: [] for case in cases}
     for _ in range(a.runs):                # alternate: the same machine state for every case
         for case, (p, conn) in workers.items():
@@ -202,6 +218,8 @@ def compare(a) -> None:
         print(f"| {mode} | {engine} | {med[(engine, mode)]:.2f} | {min(times[(engine, mode)]):.2f} | "
               f"{points / med[(engine, mode)] / 1e6:.0f} | {med[(engine, mode)] / ref:.2f} | "
               f"{peaks[(engine, mode)] / 2 ** 20:.0f} |")
+    for (engine, mode), why in failed.items():
+        print(f"| {mode} | {engine} | - | - | - | - | {why} |")
     if ("fwi_core", "forward") in med and ("devito", "forward") in med:
         print(f"\nforward throughput fwi_core / devito: "
               f"{med[('devito', 'forward')] / med[('fwi_core', 'forward')]:.2f}")
