@@ -79,9 +79,12 @@ class Ours:
     def forward(self):
         return self.fwi.forward(self.vp, self.acq, self.w, self.dt, self.nt, **self.kw)
 
-    def gradient(self):
-        if self.obs is None:
+    def prepare(self, mode: str) -> None:
+        """Untimed set-up of ``mode``: the gradient's "observed" data."""
+        if mode == "gradient" and self.obs is None:
             self.obs = np.zeros_like(self.forward().values) + 1e-3
+
+    def gradient(self):
         _, g, info = self.fwi.gradient(self.vp, self.acq, self.w, self.obs, self.dt, self.nt,
                                        memory_budget=self.budget, return_info=True, **self.kw)
         self.info = {k: info[k] for k in ("strategy", "snapshots", "recompute_factor")}
@@ -107,6 +110,9 @@ class Devito:
         self.solver = AcousticWaveSolver(self.model, geom, space_order=ORDER)
         self.dt_ms = dt * 1e3
         self.info = None
+
+    def prepare(self, mode: str) -> None:
+        pass
 
     def forward(self):
         return self.solver.forward(save=False, dt=self.dt_ms)[0]
@@ -141,8 +147,11 @@ def _worker(conn, engine: str, mode: str, n: int, nt: int, threads: int, budget:
 
     numba.set_num_threads(threads)
     if warm_n:
-        getattr(ENGINES[engine](model(warm_n), time_step(20), 20, threads, budget), mode)()
+        w = ENGINES[engine](model(warm_n), time_step(20), 20, threads, budget)
+        w.prepare(mode)
+        getattr(w, mode)()
     e = ENGINES[engine](model(n), time_step(nt), nt, threads, budget)
+    e.prepare(mode)      # not timed (the gradient's data: a forward)
     call = getattr(e, mode)
     if not warm_n:
         call()
@@ -183,7 +192,7 @@ def compare(a) -> None:
     workers, failed = {}, {}
     for case in cases:                     # start (and compile) one after the other, then time
         parent, child = ctx.Pipe()
-        p = ctx.Process(target=_worker, args=(child, *case, a.n, a.nt, a.threads, a.budget))
+        p = ctx.Process(target=_worker, args=(child, *case, a.n, a.nt, a.threads, a.budget), daemon=True)
         p.start()
         child.close()                      # the worker's end: a dead worker gives EOFError, not a hang
         try:
@@ -195,9 +204,15 @@ def compare(a) -> None:
     cases = [c for c in cases if c in workers]
     times = {case: [] for case in cases}
     for _ in range(a.runs):                # alternate: the same machine state for every case
-        for case, (p, conn) in workers.items():
-            conn.send("run")
-            times[case].append(conn.recv())
+        for case, (p, conn) in list(workers.items()):
+            try:
+                conn.send("run")
+                times[case].append(conn.recv())
+            except (EOFError, BrokenPipeError):
+                p.join()
+                failed[case] = f"worker died while timed (exit code {p.exitcode})"
+                del workers[case], times[case]
+    cases = [c for c in cases if c in workers]
     peaks, infos = {}, {}
     for case, (p, conn) in workers.items():
         conn.send("stop")
@@ -236,13 +251,19 @@ def target(a) -> None:
     out = {}
     for mode in ("forward", "gradient"):
         parent, child = ctx.Pipe()
-        p = ctx.Process(target=_worker, args=(child, "fwi_core", mode, n, nt, a.threads, budget, 24))
+        p = ctx.Process(target=_worker, args=(child, "fwi_core", mode, n, nt, a.threads, budget, 24), daemon=True)
         p.start()
-        assert parent.recv() == "ready"     # compiled on a small model
-        parent.send("run")
-        t = parent.recv()
-        parent.send("stop")
-        peak, info = parent.recv()
+        child.close()
+        try:
+            assert parent.recv() == "ready"     # compiled on a small model
+            parent.send("run")
+            t = parent.recv()
+            parent.send("stop")
+            peak, info = parent.recv()
+        except EOFError:
+            p.join()
+            raise SystemExit(f"fwi_core {mode} worker died (exit code {p.exitcode}"
+                             f"{', killed: out of memory?' if p.exitcode == -9 else ''})")
         p.join()
         out[mode] = (t, peak, info)
     points = (n + 2 * PML) ** 3

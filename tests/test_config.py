@@ -40,6 +40,14 @@ def test_run_override_deep_merge(default):
     assert cfg["runs"]["b"]["optimizer"] == {"method": "nlcg", "memory": 5, "nlcg_beta": "pr"}
     assert len(cfg["runs"]["b"]["bands"]) == 1
 
+    assert fc.resolve_runs(default) == cfg["runs"]   # what a job's script reads back, without the checks
+
+
+def test_resolve_runs_equals_validate_for_shipped_configs():
+    for name in ("config.yaml", "marmousi2.yaml", "sweep.yaml", "3d.yaml"):
+        raw = fc.load_yaml(ROOT / "config" / name)
+        assert fc.resolve_runs(raw) == fc.validate(raw, base_dir=ROOT)["runs"], name
+
 
 def _errors(cfg):
     with pytest.raises(fc.ConfigError) as e:

@@ -11,7 +11,7 @@ from .schema import (  # noqa: F401
 from .checks import (  # noqa: F401
     acquisition_counts, survey_counts, segy_geometry, file_fingerprint, observed_fingerprint, source_fingerprint, n_steps, value_stats, value_errors, grid_errors,
     model_info, acquisition_errors, record_errors, physical_memory, memory_errors, run_dt,
-    validate, validate_file, MIN_MODEL_CELLS, DATA_COPIES_PER_JOB)
+    validate, validate_file, resolve_runs, MIN_MODEL_CELLS, DATA_COPIES_PER_JOB)
 from .plan import (  # noqa: F401
     shot_seconds, band_cost_factor, auto_shots_per_job, shot_groups, run_grid, lowest_band,
     plan, band_chunks, chunk_dir, iteration_dir, iteration_subdir, data_key, comparison_name, DATA_KEYS, JOB_START_SECONDS, CELL_UPDATES_PER_SECOND, FORWARDS_PER_SHOT,

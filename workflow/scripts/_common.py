@@ -92,15 +92,13 @@ class Job:
 
     def band_iterations(self) -> list[int]:
         """Iterations of every band of the job's run, for the progress line:
-        from the workflow's config, validated as the Snakefile does. Not a
-        rule param: params are a rerun trigger, so one more iteration in the
-        last band would redo every job that carried the counts."""
-        import copy
+        from the workflow's config (validated by the Snakefile; resolved here
+        without reading any file). Not a rule param: params are a rerun
+        trigger, so one more iteration in the last band would redo every job
+        that carried the counts."""
+        from fwi_core.config import resolve_runs
 
-        from fwi_core.config import validate
-
-        cfg = validate(copy.deepcopy(dict(self.smk.config)), base_dir=ROOT)
-        return [int(b["iterations"]) for b in cfg["runs"][self.run]["bands"]]
+        return [int(b["iterations"]) for b in resolve_runs(dict(self.smk.config))[self.run]["bands"]]
 
     def where(self) -> str:
         """The log prefix: stage, run, band, iteration, shots."""
