@@ -555,17 +555,17 @@ def _wavelet_errors(cfg: dict, schema: dict, base_dir) -> list[str]:
     return errs
 
 
-def _fill_and_merge_runs(cfg: dict, schema: dict) -> tuple[dict, dict]:
+def _fill_and_merge_runs(cfg: dict, schema: dict) -> dict:
     """``cfg`` (strings coerced) with defaults filled and ``runs`` resolved:
     each run's overrides deep-merged over ``inversion``, defaults filled."""
     raw_runs = copy.deepcopy(cfg.get("runs", {"default": {}}))  # overrides only, no defaults
     cfg = fill_defaults(copy.deepcopy(cfg), schema, schema)
     inv_schema = schema["$defs"]["inversion"]
     base_inv = cfg.get("inversion", {})
-    runs = {name: fill_defaults(deep_merge(base_inv, over), inv_schema, schema) for name, over in raw_runs.items()}
-    cfg["runs"] = runs
+    cfg["runs"] = {name: fill_defaults(deep_merge(base_inv, over), inv_schema, schema)
+                   for name, over in raw_runs.items()}
     cfg.setdefault("inversion", fill_defaults({}, inv_schema, schema))
-    return cfg, runs
+    return cfg
 
 
 def resolve_runs(cfg: dict, schema: dict | None = None) -> dict:
@@ -573,7 +573,7 @@ def resolve_runs(cfg: dict, schema: dict | None = None) -> dict:
     (a job's script re-reading the workflow's config): ``{run: inversion}``
     as :func:`validate` resolves them, without its checks or reading any file."""
     schema = schema or load_schema()
-    return _fill_and_merge_runs(coerce_strings(copy.deepcopy(cfg), schema), schema)[1]
+    return _fill_and_merge_runs(coerce_strings(copy.deepcopy(cfg), schema), schema)["runs"]
 
 
 def validate(cfg: dict, base_dir: str | os.PathLike | None = None, schema: dict | None = None) -> dict:
@@ -589,7 +589,8 @@ def validate(cfg: dict, base_dir: str | os.PathLike | None = None, schema: dict 
     errs = schema_errors(cfg, schema)
     if errs:
         raise ConfigError(errs)
-    cfg, runs = _fill_and_merge_runs(cfg, schema)
+    cfg = _fill_and_merge_runs(cfg, schema)
+    runs = cfg["runs"]
 
     if "true_model" in cfg:
         _check_model_source(cfg["true_model"], "true_model", base_dir, errs, allow_from_true=False)
