@@ -213,6 +213,10 @@ def test_fused_bands_equal_per_stage_jobs(tmp_path):
     # both say where the run stands after each iteration: band b/B, iteration i/I, what is left
     fused = "".join(p.read_text() for p in runs[True].glob("results/logs/*/bands0-1.log"))
     staged = "".join(p.read_text() for p in runs[False].glob("results/logs/*/band1/iter0/update.log"))
+    # every job's log ends with its wall time and peak memory (what a cluster's mem_mb must cover)
+    logs = list(runs[False].glob("results/logs/**/*.log"))
+    assert len(logs) > 10 and all(re.search(r"ended after [\d.]+ s; peak memory \d+ MB", p.read_text().splitlines()[-1])
+                                  for p in logs), [p.read_text().splitlines()[-1] for p in logs][:5]
     for text in (fused, staged):
         assert re.search(r"progress: band 2/2, iteration 1/2; 3/4 iterations of the run; [\d.]+ s for \d of them, "
                          r"about \d+ s of compute left", text), text[-1500:]

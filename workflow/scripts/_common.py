@@ -1,7 +1,9 @@
 """Glue shared by the rule scripts: path, warnings, threads, logging, provenance."""
+import atexit
 import json
 import logging
 import os
+import resource
 import signal
 import sys
 import time
@@ -79,6 +81,14 @@ class Job:
         if age is not None:
             self.log.info(f"started in {age:.2f} s (interpreter, Snakemake preamble, imports)")
         self._cold = None   # time the kernels started compiling, on a cold numba cache
+        atexit.register(self._finished)
+
+    def _finished(self) -> None:
+        """The job's last log line: its wall time and peak resident memory
+        (this process's, what a cluster's ``mem_mb`` must cover; read the
+        figures of a run with ``grep -rh "peak memory" results/logs/``)."""
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6   # KiB on Linux
+        self.log.info(f"ended after {time.perf_counter() - _T0:.1f} s; peak memory {peak:.0f} MB (resident)")
 
     def uses_engine(self, ndim: int) -> None:
         """Say so when this job compiles the wave kernels (a fresh install: the
