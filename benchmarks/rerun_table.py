@@ -8,7 +8,7 @@ true``), then changes one thing at a time and counts the jobs
 ``snakemake -n`` plans (the ``all`` target not counted). Prints one
 markdown table.
 
-    python benchmarks/rerun_table.py              # about 2 min on 2 cores
+    python benchmarks/rerun_table.py              # about 5 min on 2 cores
     python benchmarks/rerun_table.py --keep DIR   # keep the two runs in DIR
 """
 from __future__ import annotations

@@ -241,10 +241,11 @@ def test_job_resources_cover_every_rule_and_follow_the_plan(default):
     # a gradient keeps at most the memory budget for its reverse sweep, however long the record
     store = (r["shot_gradient"]["mem_mb"] - r["trial"]["mem_mb"]) / fc.MEMORY_SAFETY
     assert store <= fc.GRADIENT_MEMORY_BUDGET / 1e6 + 100
-    # above the peak memory measured on this machine: maximum RSS (/usr/bin/time) of each job of
-    # this config's first iteration run alone with --cores 1, docs/pipeline.md "Running on a cluster"
-    for rule, peak in (("observed", 418), ("band_data", 2242), ("shot_gradient", 677), ("gradient_sum", 203),
-                       ("direction", 187), ("trial", 340)):
+    # above the peak memory measured on this machine: each job's "peak memory" log line for this
+    # config's first iteration with --cores 1 (the shot job that compiled the kernels: 942 MB, the
+    # others 690-696), docs/pipeline.md "Running on a cluster"
+    for rule, peak in (("observed", 428), ("band_data", 2290), ("shot_gradient", 942), ("gradient_sum", 208),
+                       ("direction", 192), ("trial", 351)):
         assert r6[rule]["mem_mb"] >= 1.2 * peak, (rule, r6[rule])
 
 

@@ -91,14 +91,17 @@ class Job:
         self.log.info(f"ended after {time.perf_counter() - _T0:.1f} s; peak memory {peak:.0f} MB (resident)")
 
     def uses_engine(self, ndim: int) -> None:
-        """Say so when this job compiles the wave kernels (a fresh install: the
-        first engine call is silent for about a minute otherwise)."""
+        """Say so when this job may compile wave kernels: numba's cache lacks
+        some of the time loops (a fresh install, or a gradient strategy no
+        earlier job used), and the first engine call is otherwise silent for
+        up to a minute. The line after the first result says how long it took
+        (a few seconds when the loops this job uses were cached after all)."""
         from fwi_core.engine import backends
 
         if not backends.cached(ndim):
             self._cold = time.perf_counter()
-            self.log.info(f"compiling the {ndim}-D wave kernels (first run only, about a minute; "
-                          f"later jobs load them from numba's cache)")
+            self.log.info(f"compiling the {ndim}-D wave kernels this job needs and numba's cache lacks "
+                          f"(first use only, up to about a minute; later jobs load them from the cache)")
 
     def band_iterations(self) -> list[int]:
         """Iterations of every band of the job's run, for the progress line:
