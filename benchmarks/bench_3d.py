@@ -87,7 +87,8 @@ class Ours:
     def gradient(self):
         _, g, info = self.fwi.gradient(self.vp, self.acq, self.w, self.obs, self.dt, self.nt,
                                        memory_budget=self.budget, return_info=True, **self.kw)
-        self.info = {k: info[k] for k in ("strategy", "snapshots", "recompute_factor")}
+        self.info = {k: info[k] for k in ("strategy", "snapshots", "recompute_factor", "snapshot_bytes",
+                                          "boundary_bytes")}
         return g
 
 
@@ -278,7 +279,9 @@ def target(a) -> None:
     print(f"| gradient | {tg:.1f} | {points * nt / tg / 1e6:.0f} | {pg / 2 ** 20:.0f} |")
     print(f"\ngradient / forward: {tg / tf:.2f}; strategy {info['strategy']}, snapshots {info['snapshots']}, "
           f"recompute factor {info['recompute_factor']:.2f}")
-    print(f"storing the whole forward field (float32, every step) would need {full / 1e9:.1f} GB")
+    print(f"storing the whole forward field (float32, every step) would need {full / 1e9:.1f} GB; "
+          f"the boundary strategy's records {info['boundary_bytes'] / 1e9:.1f} GB; "
+          f"a snapshot is {info['snapshot_bytes'] / 1e6:.0f} MB")
 
 
 def main() -> None:

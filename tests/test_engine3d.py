@@ -226,5 +226,7 @@ def test_3d_gradient_memory_is_the_budget_plus_working_fields():
         peaks[k] = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
         assert info["strategy"] == "checkpoint" and info["snapshots"] == k
+        # what each strategy needs is reported: the boundary records exceed this budget, so none are kept
+        assert info["snapshot_bytes"] == snap and info["boundary_bytes"] > k * snap
     assert abs(peaks[12] - peaks[4] - 8 * snap) < 0.01 * snap
     assert peaks[4] - 4 * snap < 20 * field        # measured 18.9 fields on this small grid

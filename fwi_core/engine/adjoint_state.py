@@ -181,7 +181,9 @@ def gradient(vp: xr.DataArray, acq: Acquisition, w: np.ndarray, d_obs, dt: float
     pseudo-Hessian diagonal ``sum_t (d2u/dt2)^2 dt`` summed over shots (same
     grid); with ``return_info=True`` a dict (strategy, snapshots, recompute
     factor: forward steps of the reverse sweep per step, the boundary strategy
-    counting its core rebuild as the core's share of a step; synthetic data) last. ``options``
+    counting its core rebuild as the core's share of a step; the bytes of one
+    snapshot and of one shot's boundary records, what each strategy needs
+    of the budget; synthetic data) last. ``options``
     and the engine keywords (``space_order``, ``pml_width``, ``free_surface``,
     ``dtype``, ``vmax``, ``freq``, ``num_threads``, ``backend``) as in
     :func:`fwi_core.forward`; shots running at once share ``memory_budget``.
@@ -245,5 +247,6 @@ def gradient(vp: xr.DataArray, acq: Acquisition, w: np.ndarray, d_obs, dt: float
                                 name="illumination", attrs={"long_name": "sum_t (d2u/dt2)^2 dt"}))
     if return_info:
         out.append({"strategy": strategy, "snapshots": n_snap, "recompute_factor": factor,
+                    "snapshot_bytes": st.snapshot_bytes(), "boundary_bytes": boundary_bytes(st),
                     "synthetic": np.stack(syn)})
     return tuple(out)
