@@ -274,6 +274,7 @@ def _dz_pass(PZ, DZ, c1z, zbands, zlo, zhi, q0, n):
     """``DZ = Dz psi_z`` on the planes ``zbands`` that take z terms (after
     :func:`_psi_z_pass`: it reads psi_z at neighbouring planes)."""
     for t in prange(zbands.shape[0]):
+        fp = flush_denormals()
         i = zbands[t]
         zp = i if i < zlo else i - zhi + zlo
         p1m, p1p, p2m, p2p = PZ[zp - 1, q0:], PZ[zp + 1, q0:], PZ[zp - 2, q0:], PZ[zp + 2, q0:]
@@ -282,6 +283,7 @@ def _dz_pass(PZ, DZ, c1z, zbands, zlo, zhi, q0, n):
         for k in range(n):
             dr[k] = (c1z[1] * (p1p[k] - p1m[k]) + c1z[2] * (p2p[k] - p2m[k])
                      + c1z[3] * (p3p[k] - p3m[k]) + c1z[4] * (p4p[k] - p4m[k]))
+        restore_fp(fp)
 
 
 @njit(parallel=True, **_OPTS)
