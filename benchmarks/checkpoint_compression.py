@@ -30,7 +30,6 @@ def main() -> None:
     ap.add_argument("--nt", type=int, default=2000, help="time steps")
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args()
-    import fwi_core  # noqa: F401  (sets up numba before the engine's modules)
     from fwi_core.engine.options import Options
     from fwi_core.engine.propagation import _prepare
 

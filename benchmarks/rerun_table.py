@@ -17,16 +17,13 @@ import argparse
 import copy
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-import yaml
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
-from test_pipeline import SHORT  # noqa: E402  (the test config, not a copy of it)
+from test_pipeline import SHORT, _smk as _run_smk, _write_cfg  # noqa: E402  (the tests' config and runner)
 
 
 def _band(b: int, key: str, value):
@@ -70,11 +67,7 @@ CHANGES = [
 
 
 def _smk(d: Path, *args: str) -> str:
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(d),
-           "--configfile", str(d / "config.yaml"), "--cores", "2", *args]
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    if r.returncode:
-        raise SystemExit(f"snakemake failed in {d}:\n{r.stdout[-2000:]}\n{r.stderr[-4000:]}")
+    r = _run_smk(d, "--cores", "2", *args)
     return r.stdout + r.stderr
 
 
@@ -88,17 +81,17 @@ def planned_jobs(out: str) -> int:
 
 def measure(d: Path, cfg: dict) -> list[int]:
     """Run ``cfg`` to the end in ``d``, then the dry-run job count of every change."""
-    (d / "config.yaml").write_text(yaml.safe_dump(cfg))
+    _write_cfg(d, cfg)
     _smk(d)
     counts = []
     for label, edits in CHANGES:
         c = copy.deepcopy(cfg)
         for e in edits:
             e(c)
-        (d / "config.yaml").write_text(yaml.safe_dump(c))
+        _write_cfg(d, c)
         counts.append(planned_jobs(_smk(d, "-n")))
         print(f"  {d.name}: {label}: {counts[-1]}", file=sys.stderr)
-    (d / "config.yaml").write_text(yaml.safe_dump(cfg))
+    _write_cfg(d, cfg)
     return counts
 
 
@@ -113,9 +106,7 @@ def main() -> None:
         for name, fuse in (("staged", False), ("fused", True)):
             cfg = copy.deepcopy(SHORT)
             cfg["execution"] = {**cfg["execution"], "fuse_bands": fuse}
-            d = top / name
-            d.mkdir(exist_ok=True)
-            cols[name] = measure(d, cfg)
+            cols[name] = measure(top / name, cfg)
     finally:
         if not args.keep:
             shutil.rmtree(top, ignore_errors=True)
