@@ -47,7 +47,6 @@ from numba.extending import intrinsic
 FASTMATH = frozenset({"contract", "nnan", "ninf", "nsz", "arcp", "afn"})
 _OPTS = dict(cache=True, fastmath=set(FASTMATH), error_model="numpy", boundscheck=False)
 R = 4  # stencil radius of the highest order; lower orders carry zero outer coefficients
-ROWS = 16  # rows of a plane updated as one flat range before the x seams they complete
 
 
 # ---------------------------------------------------------------- denormals
@@ -324,14 +323,10 @@ def forward_step(u, um, op, aux):
         for (r0, r1, d) in ((ys, yc0, 0), (yc1, ye, ydel)):
             if r1 > r0:
                 _dy_rows(PYi, DYi, r0 * NX + xs - d, (r1 - r0 - 1) * NX + (xe - xs), NX, c1y)
-        # the update on the y bands and between them, ROWS rows at a time,
-        # each block followed by the x seams it completes (seam jj needs rows
-        # jj - 1 and jj updated), while the block's cells are still in cache
-        sj = ys
+        # the update on the y bands and between them
         for (r0, r1, yt, d) in ((ys, yc0, True, 0), (yc0, yc1, False, 0), (yc1, ye, True, ydel)):
-            for b0 in range(r0, r1, ROWS):
-                b1 = min(b0 + ROWS, r1)
-                a0, nn = b0 * NX + xs, (b1 - b0 - 1) * NX + (xe - xs)
+            if r1 > r0:
+                a0, nn = r0 * NX + xs, (r1 - r0 - 1) * NX + (xe - xs)
                 yq = a0 - d if yt else 0
                 if zt and yt:
                     _update_range(U, P, S, i, a0, nn, NX, c2x, c2y, c2z, True, DZ, ZZ, zp, azi, bzi,
@@ -345,11 +340,8 @@ def forward_step(u, um, op, aux):
                 else:
                     _update_range(U, P, S, i, a0, nn, NX, c2x, c2y, c2z, False, DZ, ZZ, zp, azi, bzi,
                                   False, DYi, ZYi, AY, BY, yq)
-                if xw:
-                    _x_seams(U, P, S, psx, zex, AXS, BXS, c2x, c1x, i, sj, b1, NX, xhi)
-                    sj = b1
         if xw:
-            _x_seams(U, P, S, psx, zex, AXS, BXS, c2x, c1x, i, sj, ye + 1, NX, xhi)
+            _x_seams(U, P, S, psx, zex, AXS, BXS, c2x, c1x, i, ys, ye + 1, NX, xhi)
         restore_fp(fp)
 
 
@@ -476,20 +468,6 @@ def _x_seams_adjoint(W, T, ZX, PX, AXS, BXS, c2x, c1x, i, j0, j1, NX, xhi, tbase
             tr[k] += _ddx(zx, k + R, c2x) - _dx(px, k + R, c1x)
 
 
-@njit(inline="always", **_OPTS)
-def _w_update(W, WP, S, U, G, T, i, f0, n, t0, two, image):
-    """``W- = 2 W - W+ + s T`` and, with ``image``, ``g += u T`` on the flat
-    cells ``[f0, f0 + n)`` of plane i (``T[t0 + k]`` holds cell f0 + k)."""
-    Tq = T[t0:]
-    wr, o, sr = W[i, f0:], WP[i, f0:], S[i, f0:]
-    for k in range(n):
-        o[k] = two * wr[k] - o[k] + sr[k] * Tq[k]
-    if image:
-        ur, gr = U[i, f0:], G[i, f0:]
-        for k in range(n):
-            gr[k] += ur[k] * Tq[k]
-
-
 @njit(parallel=True, **_OPTS)
 def adjoint_step(w, wp, t, u, g, image, op, adj_aux):
     """One transposed step: ``wp`` (W^{n+2}) is overwritten with W^n from ``w``
@@ -528,14 +506,9 @@ def adjoint_step(w, wp, t, u, g, image, op, adj_aux):
                 if r1 > r0:
                     _adj_y_layer(W, ZYi, PYi, AY, BY, i, r0 * NX + xs, (r1 - r0 - 1) * NX + (xe - xs), NX,
                                  r0 * NX + xs - d, c1y, which)
-        # Q on ROWS rows at a time, then the x seams that block completes,
-        # then W (and the image) on the flat cells whose Q is final: all
-        # before the block's last row, whose right strip is the next seam's
-        sj, wq = ys, q0
         for (r0, r1, yt, d) in ((ys, yc0, True, 0), (yc0, yc1, False, 0), (yc1, ye, True, ydel)):
-            for b0 in range(r0, r1, ROWS):
-                b1 = min(b0 + ROWS, r1)
-                a0, nn = b0 * NX + xs, (b1 - b0 - 1) * NX + (xe - xs)
+            if r1 > r0:
+                a0, nn = r0 * NX + xs, (r1 - r0 - 1) * NX + (xe - xs)
                 yq = a0 - d if yt else 4 * NX
                 Tv = T[a0 - q0 + NX:]
                 if zt and yt:
@@ -547,17 +520,16 @@ def adjoint_step(w, wp, t, u, g, image, op, adj_aux):
                     _q_range(W, Tv, i, a0, nn, NX, c2x, c2y, c2z, False, ZZ, PZ, zp, c1z, True, ZYi, PYi, yq, c1y)
                 else:
                     _q_range(W, Tv, i, a0, nn, NX, c2x, c2y, c2z, False, ZZ, PZ, zp, c1z, False, ZYi, PYi, yq, c1y)
-                if xw:
-                    _x_seams_adjoint(W, T, zx, px, AXS, BXS, c2x, c1x, i, sj, b1, NX, xhi, q0 - NX)
-                    sj = b1
-                    done = (b1 - 1) * NX + xs
-                else:
-                    done = min(b1 * NX + xs, q0 + nfl)
-                _w_update(W, WP, S, U, G, T, i, wq, done - wq, wq - q0 + NX, two, image)
-                wq = done
         if xw:
-            _x_seams_adjoint(W, T, zx, px, AXS, BXS, c2x, c1x, i, sj, ye + 1, NX, xhi, q0 - NX)
-        _w_update(W, WP, S, U, G, T, i, wq, q0 + nfl - wq, wq - q0 + NX, two, image)
+            _x_seams_adjoint(W, T, zx, px, AXS, BXS, c2x, c1x, i, ys, ye + 1, NX, xhi, q0 - NX)
+        Tq = T[NX:]
+        wr, o, sr = W[i, q0:], WP[i, q0:], S[i, q0:]
+        for k in range(nfl):
+            o[k] = two * wr[k] - o[k] + sr[k] * Tq[k]
+        if image:
+            ur, gr = U[i, q0:], G[i, q0:]
+            for k in range(nfl):
+                gr[k] += ur[k] * Tq[k]
         restore_fp(fp)
 
 
