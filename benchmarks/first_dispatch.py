@@ -52,6 +52,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=5)
     n = ap.parse_args().runs
+    if n < 1:
+        ap.error(f"--runs must be at least 1 (got {n})")
     subprocess.run([sys.executable, __file__, "--child"], check=True, capture_output=True)  # warm the cache
     rows = [json.loads(subprocess.run([sys.executable, __file__, "--child"], check=True,
                                       capture_output=True, text=True).stdout) for _ in range(n)]
